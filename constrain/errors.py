@@ -1,0 +1,58 @@
+"""Typed errors. Every failure a user can cause is a `ConstraintError` that says what and where."""
+
+from __future__ import annotations
+
+
+class ConstraintError(Exception):
+    """Base class of every error raised for a bad constraint or a bad use of one."""
+
+
+class InvalidSyntax(ConstraintError, ValueError):
+    """The constraint's text is malformed (a regex, a grammar, a schema).
+
+    ``position`` is the 0-based offset into the source text when known."""
+
+    def __init__(self, message: str, *, source: str | None = None, position: int | None = None):
+        self.source = source
+        self.position = position
+        if position is not None:
+            message = f"{message} (at position {position})"
+            if source is not None:
+                message += f"\n  {source}\n  {' ' * position}^"
+        super().__init__(message)
+
+
+class UnsupportedFeature(ConstraintError):
+    """The constraint uses a feature that cannot be enforced exactly (for example a regex
+    lookaround or backreference). ``feature`` names it; ``position`` locates it."""
+
+    def __init__(self, feature: str, *, source: str | None = None, position: int | None = None,
+                 detail: str = ""):
+        self.feature = feature
+        self.source = source
+        self.position = position
+        message = f"unsupported feature: {feature}"
+        if detail:
+            message += f" ({detail})"
+        if position is not None:
+            message += f" at position {position}"
+            if source is not None:
+                message += f"\n  {source}\n  {' ' * position}^"
+        super().__init__(message)
+
+
+class LimitExceeded(ConstraintError):
+    """A configurable limit was hit (DFA states, time, ...). ``limit`` names it, ``value`` is
+    the configured bound."""
+
+    def __init__(self, limit: str, value: int | float, detail: str = ""):
+        self.limit = limit
+        self.value = value
+        message = f"limit exceeded: {limit} = {value}"
+        if detail:
+            message += f" ({detail})"
+        super().__init__(message)
+
+
+class TokenRejected(ConstraintError, ValueError):
+    """`Matcher.advance` was given a token the constraint does not allow; the state is unchanged."""
