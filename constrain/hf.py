@@ -1,0 +1,256 @@
+"""Hugging Face ``transformers`` integration: a ``LogitsProcessor`` that enforces a constraint.
+
+Usage::
+
+    proc = constrain.LogitsProcessor(constrain.Regex(r"\\d{3}-\\d{4}"), tokenizer)
+    out = model.generate(**inputs, logits_processor=[proc], max_new_tokens=16)
+
+Works with greedy and sampled decoding, left-padded batches, ``num_return_sequences`` and beam
+search. Matcher states are keyed by each row's *generated* token ids (not by row index), so beam
+reordering between steps is handled; rows that share a generated prefix share one matcher.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+import weakref
+
+import numpy as np
+import torch
+import transformers
+
+from .bitmask import apply_mask
+from .errors import TokenRejected
+
+__all__ = ["LogitsProcessor"]
+
+# (id(tokenizer), size) -> (weak or strong ref to the tokenizer, Vocabulary)
+_VOCAB_CACHE: dict[tuple[int, int | None], tuple[object, object]] = {}
+_VOCAB_LOCK = threading.Lock()
+
+
+def _cached_vocabulary(tokenizer, size: int | None):
+    """``Vocabulary.from_hf(tokenizer, size=size)``, built once per (tokenizer object, size)."""
+    from .vocab import Vocabulary
+
+    key = (id(tokenizer), size)
+    with _VOCAB_LOCK:
+        hit = _VOCAB_CACHE.get(key)
+        if hit is not None:
+            ref, vocab = hit
+            obj = ref() if isinstance(ref, weakref.ref) else ref
+            if obj is tokenizer:
+                return vocab
+            del _VOCAB_CACHE[key]  # id reused by another object
+    vocab = Vocabulary.from_hf(tokenizer, size=size)
+    try:
+        ref = weakref.ref(tokenizer)
+    except TypeError:
+        ref = tokenizer  # not weak-referenceable: keep it alive so its id is not reused
+    with _VOCAB_LOCK:
+        _VOCAB_CACHE[key] = (ref, vocab)
+    return vocab
+
+
+class _Sentinel:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+_FINISHED = _Sentinel("finished")  # the row emitted EOS; HF pads it from now on
+_DEAD = _Sentinel("dead")  # the row holds a token the constraint rejected (should not happen)
+
+
+class LogitsProcessor(transformers.LogitsProcessor):
+    """Mask the scores of every token the constraint does not allow next.
+
+    Parameters
+    ----------
+    constraint
+        A constraint (an object with ``.compile(vocab)``, e.g. ``constrain.Regex``) or an already
+        compiled one (an object with ``.matcher()`` and no ``.compile``).
+    tokenizer
+        The Hugging Face tokenizer of the model. Optional when ``vocab`` is given.
+    vocab : Vocabulary, optional
+        Use this vocabulary instead of building one from ``tokenizer``.
+    vocab_size : int, optional
+        Logits width to build the vocabulary for; defaults to the width of the scores at the first
+        call (so the vocabulary, and the compiled constraint, are built lazily then).
+
+    Notes
+    -----
+    * Vocabularies are cached per (tokenizer object, size) at module level, so many processors for
+      one tokenizer share one. The constraint is compiled once per processor.
+    * The processor returns a masked *copy* of the scores (HF may keep the raw logits it passed).
+    * Scores wider than the vocabulary: the extra ids are disallowed.
+    * A new generation is detected when ``input_ids`` is not one column longer than at the previous
+      call, or when the prompt part of the rows changed; state is then reset. Call :meth:`reset`
+      (or use a fresh processor) when you feed a previous output back in as a new prompt.
+    * Never raises inside ``generate`` once built: a row whose last token the constraint rejects
+      (which masking prevents; beam search may still carry ``-inf`` beams) is marked dead; dead
+      rows and rows that already emitted an EOS id allow only the tokenizer's EOS and pad ids
+      (the vocabulary's EOS ids when no tokenizer is given), so that HF, which stops on its own EOS
+      id, finishes them. A row whose matcher allows nothing gets the vocabulary's EOS ids.
+    """
+
+    def __init__(self, constraint, tokenizer=None, *, vocab=None, vocab_size: int | None = None):
+        is_compiled = not hasattr(constraint, "compile") and hasattr(constraint, "matcher")
+        if not is_compiled and not hasattr(constraint, "compile"):
+            raise TypeError(
+                f"constraint must have .compile(vocab) or .matcher(); got {type(constraint).__name__}")
+        if tokenizer is None and vocab is None and not is_compiled:
+            raise ValueError("pass a tokenizer or a vocab")
+        self.constraint = constraint
+        self.tokenizer = tokenizer
+        self.vocab = vocab
+        self.vocab_size = vocab_size
+        self.compiled = constraint if is_compiled else None
+        self._warned = False
+        self._eos: np.ndarray | None = None  # int64 ids used for EOS masks
+        self._stop: frozenset[int] = frozenset()  # ids that finish a row
+        self._extra_ids: np.ndarray = np.zeros(0, dtype=np.int64)  # pad id for finished rows
+        self.reset()
+
+    # -- state ------------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget the current generation (the compiled constraint and vocabulary are kept)."""
+        self._prompt_len: int | None = None
+        self._prompt: torch.Tensor | None = None
+        self._last_len: int | None = None
+        self._states: dict[tuple[int, ...], object] = {}
+        self._root = None
+
+    def _build(self, width: int) -> None:
+        if self.vocab is None:
+            if self.compiled is not None and getattr(self.compiled, "vocab", None) is not None:
+                self.vocab = self.compiled.vocab
+            elif self.tokenizer is not None:
+                size = self.vocab_size if self.vocab_size is not None else width
+                self.vocab = _cached_vocabulary(self.tokenizer, size)
+        if self.compiled is None:
+            self.compiled = self.constraint.compile(self.vocab)
+        eos: list[int] = []
+        if self.vocab is not None and getattr(self.vocab, "eos_ids", None) is not None:
+            eos = [int(e) for e in np.asarray(self.vocab.eos_ids).reshape(-1)]
+        if not eos and self.tokenizer is not None and getattr(self.tokenizer, "eos_token_id", None) is not None:
+            eos = [int(self.tokenizer.eos_token_id)]
+        self._eos = np.asarray(sorted(set(eos)), dtype=np.int64)
+        self._stop = frozenset(eos)
+        # Rows that are finished (or dead) get the tokenizer's EOS and pad ids when known: HF stops
+        # on its own EOS id, which may be only one of the vocabulary's EOS ids.
+        fin = []
+        for name in ("eos_token_id", "pad_token_id"):
+            t = getattr(self.tokenizer, name, None) if self.tokenizer is not None else None
+            if isinstance(t, int):
+                fin.append(t)
+        self._extra_ids = np.asarray(sorted(set(fin)), dtype=np.int64)
+
+    def _new_generation(self, input_ids: torch.Tensor) -> None:
+        self._prompt_len = int(input_ids.shape[1])
+        self._prompt = input_ids.detach().clone()
+        self._states = {}
+        self._root = self.compiled.matcher()
+
+    # -- transitions ------------------------------------------------------------------------------
+
+    def _child(self, parent, tok: int):
+        if parent is _FINISHED or parent is _DEAD:
+            return parent
+        if tok in self._stop:
+            return _FINISHED
+        try:
+            m = parent.fork()
+            m.advance(tok)
+            return m
+        except Exception as e:  # TokenRejected (e.g. a -inf beam) or a matcher bug: never raise
+            if not isinstance(e, TokenRejected):
+                self._warn(f"matcher.advance({tok}) failed: {e!r}; the row now allows only EOS")
+            return _DEAD
+
+    def _state_for(self, key: tuple[int, ...], new: dict, old: dict):
+        st = new.get(key)
+        if st is not None:
+            return st
+        st = old.get(key)
+        if st is None:
+            if not key:
+                st = self._root
+            else:
+                parent = old.get(key[:-1])
+                if parent is None:
+                    parent = new.get(key[:-1])
+                if parent is None:  # not a one-token extension of a known row: walk from the root
+                    parent = self._root
+                    for t in key[:-1]:
+                        parent = self._child(parent, t)
+                st = self._child(parent, key[-1])
+        new[key] = st
+        return st
+
+    # -- the call ---------------------------------------------------------------------------------
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        width = int(scores.shape[-1])
+        if self.compiled is None or self._eos is None:
+            self._build(width)
+        n, length = int(input_ids.shape[0]), int(input_ids.shape[1])
+        if (self._prompt_len is None or self._last_len is None or length != self._last_len + 1
+                or self._prompt is None or self._prompt.shape[0] != n
+                or not torch.equal(input_ids[:, : self._prompt_len].to(self._prompt.device),
+                                   self._prompt[:, : self._prompt_len])):
+            self._new_generation(input_ids)
+        self._last_len = length
+
+        gen = input_ids[:, self._prompt_len:].detach().cpu().numpy()
+        words = int(self.vocab.words) if self.vocab is not None and hasattr(self.vocab, "words") \
+            else (width + 31) // 32
+        vsize = int(self.vocab.size) if self.vocab is not None and hasattr(self.vocab, "size") else width
+        buf = np.zeros((n, words), dtype=np.int32)
+
+        old, new = self._states, {}
+        filled: dict[int, int] = {}  # id(state) -> row already filled with that state's mask
+        for row in range(n):
+            key = tuple(int(t) for t in gen[row])
+            st = self._state_for(key, new, old)
+            src = filled.get(id(st))
+            if src is not None:
+                buf[row] = buf[src]
+                continue
+            filled[id(st)] = row
+            if st is _FINISHED or st is _DEAD:
+                self._allow(buf, row, self._extra_ids if self._extra_ids.size else self._eos, vsize)
+                if not buf[row].any():
+                    self._allow(buf, row, self._eos, vsize)
+                continue
+            try:
+                st.fill_mask(buf, row)
+            except Exception as e:
+                self._warn(f"matcher.fill_mask failed: {e!r}; the row now allows only EOS")
+                buf[row] = 0
+            if not buf[row].any():
+                self._allow(buf, row, self._eos, vsize)
+        self._states = new  # evicts every prefix no row uses any more
+
+        out = scores.clone()
+        apply_mask(out, torch.from_numpy(buf), vocab_size=vsize)
+        return out
+
+    def _warn(self, msg: str) -> None:
+        if not self._warned:
+            self._warned = True
+            warnings.warn(f"constrain.LogitsProcessor: {msg}", RuntimeWarning, stacklevel=3)
+
+    @staticmethod
+    def _allow(buf: np.ndarray, row: int, ids: np.ndarray, vsize: int) -> None:
+        words = buf.shape[1]
+        ubuf = buf.view(np.uint32)
+        for t in ids.tolist():
+            if 0 <= t < vsize and (t >> 5) < words:
+                ubuf[row, t >> 5] |= np.uint32(1 << (t & 31))
