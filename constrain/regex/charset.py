@@ -138,13 +138,35 @@ def category(name: str, ascii_only: bool) -> CharSet:
 @functools.lru_cache(maxsize=4096)
 def _fold_literal(c: int) -> CharSet:
     """Every code point that ``(?i)`` + the literal ``c`` matches, per ``_sre``."""
-    if c < 128 and not chr(c).isalpha():
+    if (c < 128 and not chr(c).isalpha()) or not has_cased(((c, c),)):
         return ((c, c),)
     lower = _lower_table()
     low = int(lower[c])
     keys = [low, *(_casefix._EXTRA_CASES.get(low, ()) if _casefix is not None else ())]
     hits = np.flatnonzero(np.isin(lower, keys)).tolist()
     return normalize([(h, h) for h in hits] + [(c, c)])
+
+
+@functools.lru_cache(maxsize=None)
+def _cased_table() -> np.ndarray:
+    """``_sre.unicode_iscased`` for every code point."""
+    if _sre is None:  # pragma: no cover
+        return _lower_table() != np.arange(MAX_CODEPOINT + 1)
+    return np.fromiter((_sre.unicode_iscased(c) for c in range(MAX_CODEPOINT + 1)), bool,
+                       MAX_CODEPOINT + 1)
+
+
+def has_cased(s: CharSet, *, ascii_only: bool = False) -> bool:
+    """Whether ``s`` holds a cased character (``re`` folds a class only then)."""
+    if ascii_only:
+        return bool(intersect(s, ((65, 90), (97, 122))))
+    table = _cased_table()
+    return any(table[lo:hi + 1].any() for lo, hi in s)
+
+
+def lower_preimage(s: CharSet) -> CharSet:
+    """``{ch : lower(ch) in s}``: what a category matches inside a case-folded class."""
+    return from_mask(to_mask(s)[_lower_table()])
 
 
 def fold(s: CharSet, *, ascii_only: bool = False) -> CharSet:

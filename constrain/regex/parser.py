@@ -183,6 +183,7 @@ class _Converter:
         ascii_only = bool(flags & re.ASCII)
         negated = False
         ranges = []
+        categories = []
         for op, av in items:
             if op is C.NEGATE:
                 negated = True
@@ -191,12 +192,17 @@ class _Converter:
             elif op is C.RANGE:
                 ranges.append(av)
             elif op is C.CATEGORY:
-                ranges.extend(self.category(av, ascii_only))
+                categories.extend(self.category(av, ascii_only))
             else:  # pragma: no cover - re's parser emits nothing else inside []
                 raise _unsupported(self.pattern, f"class item {op}")
         s = cs.normalize(ranges)
-        if flags & re.IGNORECASE:
+        cats = cs.normalize(categories)
+        # re folds a class only when its literals/ranges hold a cased character; it then lowers
+        # the input character before testing both the folded members and the categories.
+        if flags & re.IGNORECASE and cs.has_cased(s, ascii_only=ascii_only):
             s = cs.fold(s, ascii_only=ascii_only)
+            cats = cats if ascii_only else cs.lower_preimage(cats)
+        s = cs.union(s, cats)
         return cs.negate(s) if negated else s
 
     @staticmethod

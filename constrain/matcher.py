@@ -1,0 +1,117 @@
+"""The compiled-constraint and matcher contracts (architecture §2.2-2.4) shared by every constraint.
+
+``Constraint.compile(vocab)`` returns a `CompiledConstraint` (immutable, shared by all sequences,
+cached per (constraint, vocabulary)); ``compiled.matcher()`` returns a `Matcher`, the per-sequence
+state every sampler and integration uses.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+
+import numpy as np
+
+from .vocab import Vocabulary
+
+
+class Matcher(ABC):
+    """Per-sequence state of a constraint.
+
+    ``allows`` is cheap (a bit test, or a walk over one token's bytes); ``fill_mask`` writes a whole
+    bitmask row; ``advance`` raises `TokenRejected` for a disallowed token and leaves the state
+    unchanged. EOS ids are allowed exactly when ``is_accepting()``; after an EOS only EOS is allowed.
+    """
+
+    @abstractmethod
+    def allows(self, token_id: int) -> bool: ...
+
+    @abstractmethod
+    def fill_mask(self, bitmask, row: int = 0) -> None: ...
+
+    @abstractmethod
+    def advance(self, token_id: int) -> None: ...
+
+    @abstractmethod
+    def rollback(self, n: int = 1) -> None: ...
+
+    @abstractmethod
+    def fork(self) -> "Matcher": ...
+
+    @abstractmethod
+    def is_accepting(self) -> bool: ...
+
+    @abstractmethod
+    def is_terminated(self) -> bool: ...
+
+    @property
+    @abstractmethod
+    def num_tokens(self) -> int:
+        """Tokens consumed so far (what ``rollback`` can undo)."""
+
+    def advance_many(self, token_ids) -> None:
+        """Consume several tokens; on a rejection the tokens before it stay consumed."""
+        for t in token_ids:
+            self.advance(int(t))
+
+    def allowed_tokens(self) -> np.ndarray:
+        """Sorted ids of the allowed tokens (a full mask; for tests and debugging)."""
+        from .bitmask import bitmask_to_bool
+        vocab = self.vocab
+        buf = np.zeros((1, vocab.words), dtype=np.int32)
+        self.fill_mask(buf, 0)
+        return np.flatnonzero(bitmask_to_bool(buf, vocab.size)[0])
+
+
+class CompiledConstraint(ABC):
+    """A constraint compiled against one vocabulary. Immutable from the user's point of view
+    (lazily filled caches are thread-safe); share it between sequences and threads."""
+
+    vocab: Vocabulary
+
+    @abstractmethod
+    def matcher(self) -> Matcher: ...
+
+
+class Constraint(ABC):
+    """A constraint spec (``Regex``, ...). ``compile`` caches its result per vocabulary."""
+
+    _cache: "OrderedDict[tuple, CompiledConstraint]" = OrderedDict()
+    _cache_lock = threading.Lock()
+    cache_size = 64
+
+    @abstractmethod
+    def cache_key(self) -> tuple: ...
+
+    @abstractmethod
+    def _compile(self, vocab: Vocabulary) -> CompiledConstraint: ...
+
+    def compile(self, vocab: Vocabulary, *, cache: bool = True) -> CompiledConstraint:
+        """Compile against ``vocab``; results are cached by (constraint, vocabulary fingerprint)."""
+        if not cache:
+            return self._compile(vocab)
+        key = (type(self).__name__, self.cache_key(), vocab.fingerprint)
+        with Constraint._cache_lock:
+            hit = Constraint._cache.get(key)
+            if hit is not None:
+                Constraint._cache.move_to_end(key)
+                return hit
+        compiled = self._compile(vocab)
+        with Constraint._cache_lock:
+            Constraint._cache[key] = compiled
+            while len(Constraint._cache) > Constraint.cache_size:
+                Constraint._cache.popitem(last=False)
+        return compiled
+
+
+def as_numpy_bitmask(bitmask) -> np.ndarray:
+    """A numpy int32 view of a CPU bitmask (numpy array or torch tensor), without copying."""
+    if isinstance(bitmask, np.ndarray):
+        return bitmask
+    if hasattr(bitmask, "numpy"):
+        if getattr(bitmask, "is_cuda", False):
+            raise ValueError("fill_mask writes host memory: pass a CPU bitmask, then copy it "
+                             "to the device (non_blocking) once per step")
+        return bitmask.numpy()
+    raise TypeError(f"bitmask must be a numpy array or a torch tensor, not {type(bitmask).__name__}")
