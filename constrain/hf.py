@@ -30,11 +30,12 @@ _VOCAB_CACHE: dict[tuple[int, int | None], tuple[object, object]] = {}
 _VOCAB_LOCK = threading.Lock()
 
 
-def _cached_vocabulary(tokenizer, size: int | None):
-    """``Vocabulary.from_hf(tokenizer, size=size)``, built once per (tokenizer object, size)."""
+def _cached_vocabulary(tokenizer, size: int | None, eos_ids: tuple[int, ...] | None = None):
+    """``Vocabulary.from_hf(tokenizer, size=size, eos_ids=eos_ids)``, built once per
+    (tokenizer object, size, eos ids)."""
     from .vocab import Vocabulary
 
-    key = (id(tokenizer), size)
+    key = (id(tokenizer), size, eos_ids)
     with _VOCAB_LOCK:
         hit = _VOCAB_CACHE.get(key)
         if hit is not None:
@@ -43,7 +44,7 @@ def _cached_vocabulary(tokenizer, size: int | None):
             if obj is tokenizer:
                 return vocab
             del _VOCAB_CACHE[key]  # id reused by another object
-    vocab = Vocabulary.from_hf(tokenizer, size=size)
+    vocab = Vocabulary.from_hf(tokenizer, size=size, eos_ids=eos_ids)
     try:
         ref = weakref.ref(tokenizer)
     except TypeError:
@@ -99,7 +100,8 @@ class LogitsProcessor(transformers.LogitsProcessor):
       id, finishes them. A row whose matcher allows nothing gets the vocabulary's EOS ids.
     """
 
-    def __init__(self, constraint, tokenizer=None, *, vocab=None, vocab_size: int | None = None):
+    def __init__(self, constraint, tokenizer=None, *, vocab=None, vocab_size: int | None = None,
+                 eos_ids=None):
         is_compiled = not hasattr(constraint, "compile") and hasattr(constraint, "matcher")
         if not is_compiled and not hasattr(constraint, "compile"):
             raise TypeError(
@@ -110,6 +112,12 @@ class LogitsProcessor(transformers.LogitsProcessor):
         self.tokenizer = tokenizer
         self.vocab = vocab
         self.vocab_size = vocab_size
+        # The ids generate() stops on: by default the tokenizer's eos_token_id, so that a
+        # constrained output always ends where HF ends it (pass eos_ids to widen the set).
+        if eos_ids is None and tokenizer is not None and isinstance(
+                getattr(tokenizer, "eos_token_id", None), int):
+            eos_ids = (tokenizer.eos_token_id,)
+        self.eos_ids = tuple(int(e) for e in eos_ids) if eos_ids is not None else None
         self.compiled = constraint if is_compiled else None
         self._warned = False
         self._eos: np.ndarray | None = None  # int64 ids used for EOS masks
@@ -133,7 +141,7 @@ class LogitsProcessor(transformers.LogitsProcessor):
                 self.vocab = self.compiled.vocab
             elif self.tokenizer is not None:
                 size = self.vocab_size if self.vocab_size is not None else width
-                self.vocab = _cached_vocabulary(self.tokenizer, size)
+                self.vocab = _cached_vocabulary(self.tokenizer, size, self.eos_ids)
         if self.compiled is None:
             self.compiled = self.constraint.compile(self.vocab)
         eos: list[int] = []

