@@ -309,7 +309,7 @@ def test_vocabulary_built_lazily_from_tokenizer_and_cached(monkeypatch):
 
     calls = []
 
-    def fake_from_hf(tokenizer, size=None):
+    def fake_from_hf(tokenizer, size=None, eos_ids=None):
         calls.append(size)
         return FakeVocab(TOKENS, [EOS], size=size)
 
