@@ -4,7 +4,9 @@ Compilation: pattern → minimal byte DFA (`automata`) → token index against a
 DFA state, a bitmask row of the tokens whose bytes the DFA can read without dying (numba walk of
 the flat token trie, `constrain.native.dfa_index`). Rows are built per state on first visit
 (``eager=False``), or all at compile time (``eager=True``); the default builds them eagerly for
-small DFAs and lazily otherwise. A mask is then one row copy (~1,500 words at 49k tokens).
+small DFAs and, for larger ones, builds the start row at compile time and the others on a
+background thread (the numba kernel releases the GIL), while a state reached before its row is
+ready builds it on the spot. A mask is then one row copy (~1,500 words at 49k tokens).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class Regex(Constraint):
         Bounds on NFA/DFA states and construction time.
     eager : bool | None
         Build every state's token row at compile time (True), on first visit (False), or eagerly
-        only for DFAs of at most 48 states (None, the default).
+        only for DFAs of at most 48 states and in the background otherwise (None, the default).
 
     Raises
     ------
@@ -95,10 +97,35 @@ class CompiledRegex(CompiledConstraint):
         self._set_eos(done)
         self._rows[n] = done
         eager = regex.eager if regex.eager is not None else n <= _EAGER_MAX_STATES
+        self._background: threading.Thread | None = None
         if eager:
             self.precompute()
         else:
             self.row(0)  # the start row is needed for the first mask anyway
+            if regex.eager is None:
+                self._background = threading.Thread(target=self._precompute_in_background,
+                                                     name="constrain-regex-rows", daemon=True)
+                self._background.start()
+
+    def _precompute_in_background(self) -> None:
+        # BFS order from the start, in chunks, so the states a sequence reaches first come first.
+        try:
+            order = _bfs_order(self.transitions)
+            for k in range(0, len(order), 16):
+                chunk = np.asarray([s for s in order[k:k + 16] if self._rows[s] is None])
+                if len(chunk):
+                    rows = self._build(chunk)
+                    for j, s in enumerate(chunk.tolist()):
+                        if self._rows[s] is None:
+                            self._rows[s] = rows[j]
+        except Exception:  # pragma: no cover - the foreground path builds rows on demand anyway
+            pass
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait for the background row build (if any); True when every row is built."""
+        if self._background is not None:
+            self._background.join(timeout)
+        return self.rows_built == self.n_states
 
     def _set_eos(self, row: np.ndarray) -> None:
         for e in self._eos_ids.tolist():
@@ -159,6 +186,20 @@ class CompiledRegex(CompiledConstraint):
 
     def matcher(self) -> "RegexMatcher":
         return RegexMatcher(self)
+
+
+def _bfs_order(trans: np.ndarray) -> list[int]:
+    seen = np.zeros(trans.shape[0], dtype=bool)
+    seen[0] = True
+    order = [0]
+    k = 0
+    while k < len(order):
+        for t in np.unique(trans[order[k]]).tolist():
+            if t >= 0 and not seen[t]:
+                seen[t] = True
+                order.append(t)
+        k += 1
+    return order
 
 
 class RegexMatcher(Matcher):
