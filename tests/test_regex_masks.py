@@ -172,3 +172,22 @@ def test_compile_is_cached_and_torch_bitmask(smollm2_vocab):
     t = torch.zeros((3, smollm2_vocab.words), dtype=torch.int32)
     m.fill_mask(t, 2)
     assert t[2].ne(0).any() and t[0].eq(0).all()
+
+
+def test_fill_mask_destinations(tiny_vocab):
+    """Contiguous, strided, wider-than-vocabulary and torch bitmasks all get the same row."""
+    import torch
+    vocab = tiny_vocab
+    m = cn.Regex(r"a+b?").compile(vocab).matcher()
+    ref = np.zeros((1, vocab.words), dtype=np.int32)
+    m.fill_mask(ref, 0)
+    wide = np.full((2, vocab.words + 2), -1, dtype=np.int32)
+    m.fill_mask(wide, 1)
+    assert (wide[1, :vocab.words] == ref[0]).all() and (wide[1, vocab.words:] == 0).all()
+    strided = np.full((4, vocab.words), -1, dtype=np.int32)[::2]
+    m.fill_mask(strided, 1)
+    assert (strided[1] == ref[0]).all()
+    t = torch.full((3, vocab.words), -1, dtype=torch.int32)
+    m.fill_mask(t, 2)
+    m.fill_mask(t, 0)
+    assert (t[2].numpy() == ref[0]).all() and (t[0].numpy() == ref[0]).all() and (t[1] == -1).all()

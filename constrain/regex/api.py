@@ -92,10 +92,16 @@ class CompiledRegex(CompiledConstraint):
         self._eos_ids = np.asarray(vocab.eos_ids, dtype=np.int64)
         self._terminal = ~(self.transitions >= 0).any(axis=1) & self.accepting
         self._rows: list[np.ndarray | None] = [None] * (n + 1)
+        # Byte views of the rows and of the last destination bitmask: a mask is then one
+        # memoryview slice copy (~0.1 µs at 49k tokens) instead of a numpy assignment (~0.25 µs).
+        self._row_views: list[memoryview | None] = [None] * (n + 1)
+        self._row_nbytes = vocab.words * 4
+        self._dst: tuple | None = None
         self._lock = threading.Lock()
         done = np.zeros(vocab.words, dtype=np.int32)
         self._set_eos(done)
         self._rows[n] = done
+        self._row_views[n] = memoryview(done).cast("B")
         eager = regex.eager if regex.eager is not None else n <= _EAGER_MAX_STATES
         self._background: threading.Thread | None = None
         if eager:
@@ -117,7 +123,7 @@ class CompiledRegex(CompiledConstraint):
                     rows = self._build(chunk)
                     for j, s in enumerate(chunk.tolist()):
                         if self._rows[s] is None:
-                            self._rows[s] = rows[j]
+                            self._store(s, rows[j])
         except Exception:  # pragma: no cover - the foreground path builds rows on demand anyway
             pass
 
@@ -146,8 +152,25 @@ class CompiledRegex(CompiledConstraint):
         r = self._rows[state]
         if r is None:
             r = self._build(np.asarray([state]))[0]
-            self._rows[state] = r
+            self._store(state, r)
         return r
+
+    def _store(self, state: int, row: np.ndarray) -> None:
+        row = np.ascontiguousarray(row)
+        self._row_views[state] = memoryview(row).cast("B")
+        self._rows[state] = row
+
+    def destination(self, bitmask):
+        """(bitmask, byte view or None) for ``fill_mask``; None means: use numpy assignment
+        (a bitmask that is not C-contiguous int32 with exactly ``vocab.words`` columns)."""
+        arr = bitmask if type(bitmask) is np.ndarray else as_numpy_bitmask(bitmask)
+        view = None
+        if (arr.dtype == np.int32 and arr.ndim == 2 and arr.shape[1] == self.vocab.words
+                and arr.flags.c_contiguous and arr.flags.writeable):
+            view = memoryview(arr).cast("B")
+        dst = (bitmask, view, arr)
+        self._dst = dst
+        return dst
 
     def precompute(self) -> None:
         """Build every state's row now (one numba call)."""
@@ -155,7 +178,7 @@ class CompiledRegex(CompiledConstraint):
         if len(todo):
             rows = self._build(todo)
             for k, s in enumerate(todo.tolist()):
-                self._rows[s] = rows[k]
+                self._store(s, rows[k])
 
     @property
     def rows_built(self) -> int:
@@ -233,12 +256,21 @@ class RegexMatcher(Matcher):
     def fill_mask(self, bitmask, row: int = 0) -> None:
         c = self._c
         s = self._states[-1]
-        r = c._rows[s]
-        if r is None:
-            r = c.row(s)
-        if type(bitmask) is not np.ndarray:
-            bitmask = as_numpy_bitmask(bitmask)
-        bitmask[row] = r
+        src = c._row_views[s]
+        if src is None:
+            c.row(s)
+            src = c._row_views[s]
+        dst = c._dst
+        if dst is None or dst[0] is not bitmask:
+            dst = c.destination(bitmask)
+        view = dst[1]
+        if view is not None and 0 <= row < dst[2].shape[0]:
+            nb = c._row_nbytes
+            view[row * nb:(row + 1) * nb] = src
+        else:
+            arr, w = dst[2], c.vocab.words
+            arr[row, :w] = c._rows[s]
+            arr[row, w:] = 0  # ids beyond the vocabulary are never allowed
 
     def advance(self, token_id: int) -> None:
         nxt = self._c.step(self._states[-1], int(token_id))
