@@ -191,3 +191,17 @@ def test_fill_mask_destinations(tiny_vocab):
     m.fill_mask(t, 2)
     m.fill_mask(t, 0)
     assert (t[2].numpy() == ref[0]).all() and (t[0].numpy() == ref[0]).all() and (t[1] == -1).all()
+
+
+def test_background_rows_equal_eager_rows(smollm2_vocab):
+    pattern = r"[a-z]{1,3}\d{1,60}"  # > 48 states: rows are built in the background
+    bg = cn.Regex(pattern).compile(smollm2_vocab, cache=False)
+    eager = cn.Regex(pattern, eager=True).compile(smollm2_vocab, cache=False)
+    assert bg.n_states > 48
+    m = bg.matcher()  # a foreground walk while the background thread runs
+    for t in [smollm2_vocab.token_bytes.index(b"a"), smollm2_vocab.token_bytes.index(b"1")]:
+        m.allowed_tokens()
+        m.advance(t)
+    assert bg.wait_ready(timeout=60)
+    for s in range(bg.n_states):
+        assert (bg.row(s) == eager.row(s)).all(), s

@@ -11,8 +11,9 @@ ready builds it on the spot. A mask is then one row copy (~1,500 words at 49k to
 
 from __future__ import annotations
 
-import re
+import atexit
 import threading
+import weakref
 
 import numpy as np
 
@@ -26,6 +27,18 @@ from .parser import parse
 __all__ = ["Regex", "RegexLimits", "CompiledRegex", "RegexMatcher"]
 
 _EAGER_MAX_STATES = 48
+_BACKGROUND_CHUNK = 4
+_SHUTDOWN = threading.Event()
+_BACKGROUND: "weakref.WeakSet[threading.Thread]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_background_builds() -> None:
+    """Let background row builds finish their current chunk before the interpreter exits (a
+    thread still inside a numba kernel at shutdown aborts the process)."""
+    _SHUTDOWN.set()
+    for t in list(_BACKGROUND):
+        t.join(timeout=5.0)
 
 
 class Regex(Constraint):
@@ -111,14 +124,18 @@ class CompiledRegex(CompiledConstraint):
             if regex.eager is None:
                 self._background = threading.Thread(target=self._precompute_in_background,
                                                      name="constrain-regex-rows", daemon=True)
+                _BACKGROUND.add(self._background)
                 self._background.start()
 
     def _precompute_in_background(self) -> None:
         # BFS order from the start, in chunks, so the states a sequence reaches first come first.
         try:
             order = _bfs_order(self.transitions)
-            for k in range(0, len(order), 16):
-                chunk = np.asarray([s for s in order[k:k + 16] if self._rows[s] is None])
+            for k in range(0, len(order), _BACKGROUND_CHUNK):
+                if _SHUTDOWN.is_set():
+                    return
+                chunk = np.asarray([s for s in order[k:k + _BACKGROUND_CHUNK]
+                                    if self._rows[s] is None])
                 if len(chunk):
                     rows = self._build(chunk)
                     for j, s in enumerate(chunk.tolist()):
