@@ -10,12 +10,22 @@ class ConstraintError(Exception):
 class InvalidSyntax(ConstraintError, ValueError):
     """The constraint's text is malformed (a regex, a grammar, a schema).
 
-    ``position`` is the 0-based offset into the source text when known."""
+    ``position`` is the 0-based offset into the source text when known; ``line`` and ``column``
+    (1-based) locate it in multi-line sources such as grammars (the message then quotes that
+    line of ``source`` rather than the whole text)."""
 
-    def __init__(self, message: str, *, source: str | None = None, position: int | None = None):
+    def __init__(self, message: str, *, source: str | None = None, position: int | None = None,
+                 line: int | None = None, column: int | None = None):
         self.source = source
         self.position = position
-        if position is not None:
+        self.line = line
+        self.column = column
+        if line is not None:
+            message = f"{message} (line {line}" + (f", column {column})" if column else ")")
+            lines = source.splitlines() if source is not None else []
+            if column and 0 < line <= len(lines):
+                message += f"\n  {lines[line - 1]}\n  {' ' * (column - 1)}^"
+        elif position is not None:
             message = f"{message} (at position {position})"
             if source is not None:
                 message += f"\n  {source}\n  {' ' * position}^"
