@@ -1,0 +1,1 @@
+"""Context-free grammar constraints: Lark/GBNF front ends → `ir.CFG` → incremental engine."""
