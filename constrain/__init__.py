@@ -1,32 +1,44 @@
 """constrain: make language models emit output that provably matches a constraint.
 
-Pipeline: a constraint (``Regex``, ...) compiles against a ``Vocabulary`` into a
+Pipeline: a constraint (``Regex``, ``Grammar``, ``Items``) compiles against a ``Vocabulary`` into a
 ``CompiledConstraint``; each sequence gets a ``Matcher`` that answers ``allows``/``fill_mask`` and
 consumes tokens with ``advance``; masks use the standard int32 bitmask layout (``apply_mask``).
+Samplers (``sample``, ``generate``: LCD, AWRS, AWRS-SMC) and the HF ``LogitsProcessor`` use only
+the Matcher contract.
+
+Names are imported lazily, so ``import constrain`` does not import torch or numba.
 """
+
+from importlib import import_module
 
 from .errors import ConstraintError, InvalidSyntax, LimitExceeded, TokenRejected, UnsupportedFeature
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ConstraintError", "InvalidSyntax", "LimitExceeded", "TokenRejected", "UnsupportedFeature",
-]
+_LAZY = {
+    "Vocabulary": ".vocab",
+    "Regex": ".regex.api", "RegexLimits": ".regex.api",
+    "CompiledConstraint": ".matcher", "Matcher": ".matcher", "Constraint": ".matcher",
+    "apply_mask": ".bitmask", "allocate_bitmask": ".bitmask",
+    "bitmask_to_bool": ".bitmask", "bool_to_bitmask": ".bitmask",
+    "LogitsProcessor": ".hf",
+    "sample": ".sampling", "generate": ".sampling", "HFModel": ".sampling",
+    "SampleResult": ".sampling", "SamplingStats": ".sampling", "LanguageModel": ".sampling",
+    "AWRSConfig": ".sampling",
+}
 
-def __getattr__(name: str):  # lazy imports keep `import constrain` cheap (no torch, no numba)
-    if name == "Vocabulary":
-        from .vocab import Vocabulary
-        return Vocabulary
-    if name in ("Regex", "RegexLimits"):
-        from .regex import api
-        return getattr(api, name)
-    if name in ("CompiledConstraint", "Matcher"):
-        from . import matcher
-        return getattr(matcher, name)
-    if name in ("apply_mask", "allocate_bitmask", "bitmask_to_bool", "bool_to_bitmask"):
-        from . import bitmask
-        return getattr(bitmask, name)
-    if name == "LogitsProcessor":
-        from .hf import LogitsProcessor
-        return LogitsProcessor
-    raise AttributeError(f"module 'constrain' has no attribute {name!r}")
+__all__ = ["ConstraintError", "InvalidSyntax", "LimitExceeded", "TokenRejected",
+           "UnsupportedFeature", *_LAZY]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'constrain' has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
