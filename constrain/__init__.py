@@ -25,6 +25,8 @@ _LAZY = {
     "sample": ".sampling", "generate": ".sampling", "HFModel": ".sampling",
     "SampleResult": ".sampling", "SamplingStats": ".sampling", "LanguageModel": ".sampling",
     "AWRSConfig": ".sampling",
+    "Items": ".items", "CompiledItems": ".items", "ItemsMatcher": ".items",
+    "beam_search": ".beam", "BeamResult": ".beam",
 }
 
 __all__ = ["ConstraintError", "InvalidSyntax", "LimitExceeded", "TokenRejected",

@@ -1,0 +1,215 @@
+"""Constrained beam search over an item set (generative retrieval), batch x beams.
+
+:func:`beam_search` is the dedicated fast path: per step one call of the model's log-prob
+function, one K-candidate step (``CompiledItems.step``, fixed shape ``[B*M, K+1]``) and one top-M
+per batch element over the ``M * (K+1)`` candidates. Everything but the model runs in numba on the
+CPU (``backend="numba"``), or as device tensors (``backend="torch"``: the Triton step on CUDA,
+torch ops elsewhere, ``torch.topk``).
+
+For ``model.generate(num_beams=...)`` use ``constrain.LogitsProcessor(Items(...), tokenizer)``
+instead: it masks every beam through the matcher contract.
+
+Scoring: an item's score is the sum of its tokens' log-probs, plus the end-of-sequence log-prob
+when ``eos_id`` is given. A finished item keeps its score (its only candidate is itself, with
+log-prob 0) and competes with the live beams until the end, so with ``num_beams`` at least the
+number of items the result is exactly the top items (the tests check this by enumeration).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .items import CompiledItems
+from .native import items_kernels as _ik
+
+__all__ = ["BeamResult", "beam_search", "beam_topk"]
+
+
+@dataclass
+class BeamResult:
+    """Finished items per batch element, best first.
+
+    Attributes
+    ----------
+    items : list of list of tuple of int
+        ``items[b]``: the valid items (token-id tuples, no EOS), best first; fewer than
+        ``num_beams`` when fewer items could be reached (no garbage beams).
+    scores : float64[B, M]
+        Scores, ``-inf`` for missing beams.
+    tokens : int32[B, M, L]
+        Token ids padded with ``-1`` (missing beams are all ``-1``).
+    lengths : int32[B, M]
+        Item lengths (0 for missing beams).
+    valid : bool[B, M]
+        Beam ``m`` of batch element ``b`` holds a complete item.
+    steps : int
+        Decode steps run (model calls may be fewer: steps where every live beam can only end
+        are done without the model when ``eos_id`` is None).
+    """
+
+    items: list
+    scores: np.ndarray
+    tokens: np.ndarray
+    lengths: np.ndarray
+    valid: np.ndarray
+    steps: int
+
+    @property
+    def missing(self) -> np.ndarray:
+        """Number of missing (invalid) beams per batch element."""
+        return (~self.valid).sum(axis=1)
+
+
+def beam_topk(beam_scores: np.ndarray, cand_logp: np.ndarray, batch_size: int, num_beams: int):
+    """Top-M of ``beam_scores[b*M+i] + cand_logp[b*M+i, j]`` over ``(i, j)`` per batch element.
+
+    Returns ``(parent int64[B, M], col int64[B, M], score float64[B, M])``, best first; slots
+    without a finite candidate get ``-1, -1, -inf``. Ties go to the lower ``(i, j)``.
+    Cost: O(B M W) plus O(M) per accepted candidate (numba)."""
+    B, M = int(batch_size), int(num_beams)
+    parent = np.empty((B, M), np.int64)
+    col = np.empty((B, M), np.int64)
+    score = np.empty((B, M), np.float64)
+    _ik.beam_topk(np.ascontiguousarray(beam_scores, dtype=np.float64), cand_logp, B, M,
+                  parent, col, score)
+    return parent, col, score
+
+
+def _to_numpy_logp(lp, rows: int) -> np.ndarray:
+    if hasattr(lp, "detach"):  # torch
+        import torch
+
+        lp = lp.detach()
+        if lp.dtype not in (torch.float32, torch.float64):
+            lp = lp.float()
+        lp = lp.cpu().numpy()
+    lp = np.asarray(lp)
+    if lp.dtype not in (np.float32, np.float64):
+        lp = lp.astype(np.float32)
+    return np.ascontiguousarray(lp.reshape(rows, -1))
+
+
+def beam_search(compiled: CompiledItems, logprobs_fn: Callable, *, batch_size: int = 1,
+                num_beams: int = 4, eos_id: int | None = None, max_steps: int | None = None,
+                backend: str = "numba", device=None) -> BeamResult:
+    """Constrained beam search: the ``num_beams`` best items per batch element.
+
+    Parameters
+    ----------
+    compiled : CompiledItems
+        ``Items(...).compile(vocab)``.
+    logprobs_fn : callable
+        ``logprobs_fn(tokens) -> [B, M, V'] or [B*M, V']`` next-token log-probs (numpy or torch),
+        where ``tokens`` is ``int64[B, M, t]`` (the beams' tokens so far, ``-1`` for beams that
+        are missing or past their item's end). Called once per step, at most ``max_len + 1`` times.
+    batch_size, num_beams : int
+        ``B`` and ``M``. Beam search starts from one beam per batch element.
+    eos_id : int, optional
+        Column of the log-probs that scores an item's end; None (STATIC's setting) scores ends 0.
+    max_steps : int, optional
+        Decode steps (default: longest item + 1). Beams unfinished after them are dropped.
+    backend : {"numba", "torch"}
+        ``"torch"`` keeps states and scores as tensors on ``device`` (the log-probs' device by
+        default) and uses the Triton step on CUDA (``native.triton_items``), torch ops otherwise.
+
+    Returns
+    -------
+    BeamResult
+        Only complete items; missing beams have score ``-inf`` and ``valid = False``.
+
+    Cost per step: the model call plus O(B M (K_t + 1)) for the step and the top-M, where ``K_t``
+    is the widest fan-out among the live beams (independent of the number of items).
+    """
+    if backend not in ("numba", "torch"):
+        raise ValueError(f"backend must be 'numba' or 'torch', got {backend!r}")
+    B, M = int(batch_size), int(num_beams)
+    if B < 1 or M < 1:
+        raise ValueError("batch_size and num_beams must be >= 1")
+    c = compiled
+    T = c.max_len + 1 if max_steps is None else int(max_steps)
+    e_id = -1 if eos_id is None else int(eos_id)
+    R = B * M
+    states = np.full(R, -1, np.int64)
+    states[::M] = 0
+    scores = np.full(R, -np.inf)
+    scores[::M] = 0.0
+    hist = np.full((R, max(T, 1)), -1, np.int64)
+    lengths = np.zeros(R, np.int32)
+    steps = 0
+    base = (np.arange(B) * M)[:, None]
+    for t in range(T):
+        live = (states >= 0) & (states < c.done)
+        if not live.any():
+            break
+        steps += 1
+        deg = c.degree(states)
+        need_model = bool((live & (deg > 0)).any() or (eos_id is not None and live.any()))
+        if need_model:
+            lp = logprobs_fn(hist[:, :t].reshape(B, M, t))
+        else:
+            lp = np.zeros((R, 1), np.float32)
+        Kt = int(deg.max())
+        if backend == "torch":
+            tok, clp, nxt, parent, col, new_scores = _torch_step(c, states, scores, lp, Kt, e_id,
+                                                                 B, M, device)
+        else:
+            lp = _to_numpy_logp(lp, R)
+            tok, clp, nxt = c.step(states, lp, K=Kt, eos_id=e_id)
+            parent, col, new_scores = beam_topk(scores, clp, B, M)
+        ok = (parent >= 0).reshape(-1)
+        src = np.where(parent >= 0, base + parent, 0).reshape(-1)
+        cc = np.where(col >= 0, col, 0).reshape(-1)
+        new_states = np.where(ok, nxt[src, cc], -1).astype(np.int64)
+        new_tok = np.where(ok & (cc < Kt), tok[src, cc], -1)
+        hist = np.where(ok[:, None], hist[src], -1)
+        hist[:, t] = new_tok
+        lengths = np.where(ok, lengths[src] + (new_tok >= 0), 0).astype(np.int32)
+        states = new_states
+        scores = new_scores.reshape(-1)
+    done = states == c.done
+    scores = np.where(done, scores, -np.inf)
+    # order: best first per batch element (beam_topk keeps them sorted; unfinished ones dropped)
+    sc = scores.reshape(B, M)
+    order = np.argsort(-sc, axis=1, kind="stable")
+    sc = np.take_along_axis(sc, order, 1)
+    valid = np.isfinite(sc)
+    idx = (base + order).reshape(-1)
+    toks = hist[idx].reshape(B, M, -1)[:, :, : c.max_len].astype(np.int32)
+    lens = np.where(valid, lengths[idx].reshape(B, M), 0).astype(np.int32)
+    toks = np.where(valid[:, :, None], toks, -1)
+    items = [[tuple(int(x) for x in toks[b, m, : lens[b, m]]) for m in range(M) if valid[b, m]]
+             for b in range(B)]
+    return BeamResult(items=items, scores=sc, tokens=toks, lengths=lens, valid=valid, steps=steps)
+
+
+def _torch_step(c: CompiledItems, states, scores, lp, K, eos_id, B, M, device):
+    """One step with device tensors: the Triton step on CUDA (torch ops elsewhere) + torch.topk.
+    Returns host numpy arrays like the numba path (the bookkeeping is O(B M) per step)."""
+    import torch
+
+    from .native import triton_items as ti
+
+    if not isinstance(lp, torch.Tensor):
+        lp = torch.as_tensor(np.asarray(lp))
+    dev = torch.device(device) if device is not None else lp.device
+    lp = lp.to(dev).reshape(B * M, -1)
+    if lp.dtype not in (torch.float32, torch.float64):
+        lp = lp.float()
+    idx = c.to_device(dev)
+    st = torch.as_tensor(states, device=dev)
+    if dev.type == "cuda" and ti.available():
+        tok, clp, nxt = ti.step(idx, st, lp.contiguous(), K, eos_id)
+    else:
+        tok, clp, nxt = ti.step_torch(idx, st, lp, K, eos_id)
+    W = K + 1
+    tot = torch.as_tensor(scores, device=dev, dtype=torch.float64)[:, None] + clp.double()
+    top, arg = torch.topk(tot.reshape(B, M * W), M, dim=1)  # sorted, best first
+    ok = torch.isfinite(top)
+    parent = torch.where(ok, arg // W, -1)
+    col = torch.where(ok, arg % W, -1)
+    top = torch.where(ok, top, torch.full_like(top, float("-inf")))
+    return (tok.cpu().numpy(), clp.cpu().numpy(), nxt.cpu().numpy(), parent.cpu().numpy(),
+            col.cpu().numpy(), top.cpu().numpy())
