@@ -25,6 +25,9 @@ _LAZY = {
     "sample": ".sampling", "generate": ".sampling", "HFModel": ".sampling",
     "SampleResult": ".sampling", "SamplingStats": ".sampling", "LanguageModel": ".sampling",
     "AWRSConfig": ".sampling",
+    "Grammar": ".grammar.api", "GrammarLimits": ".grammar.api",
+    "sql_grammar": ".grammar.sql", "lark_to_cfg": ".grammar.lark_frontend",
+    "gbnf_to_cfg": ".grammar.gbnf",
     "Items": ".items", "CompiledItems": ".items", "ItemsMatcher": ".items",
     "beam_search": ".beam", "BeamResult": ".beam",
 }

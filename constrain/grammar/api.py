@@ -1,0 +1,274 @@
+"""``Grammar``: a context-free grammar constraint (Lark or GBNF text, or the IR directly).
+
+Compilation: text → `constrain.grammar.ir.CFG` (front end) → `engine.Engine` (terminal byte DFAs,
+Earley tables; vocabulary independent, built once per `Grammar`) → `CompiledGrammar` against a
+vocabulary (shares the engine and its per-lexer-state token-walk caches). Each sequence gets a
+`GrammarMatcher`: a byte-level Earley chart (one immutable set per byte) plus a token history, so
+``rollback`` is truncation and ``fork`` a list copy.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..errors import LimitExceeded, TokenRejected
+from ..matcher import CompiledConstraint, Constraint, Matcher, as_numpy_bitmask
+from ..vocab import Vocabulary
+from .engine import Engine, GrammarLimits
+from .ir import CFG
+
+__all__ = ["Grammar", "GrammarLimits", "CompiledGrammar", "GrammarMatcher"]
+
+
+class Grammar(Constraint):
+    """A context-free grammar constraint: the output must be a sentence of the grammar.
+
+    Parameters
+    ----------
+    text : str
+        Lark grammar text (converted by `constrain.grammar.lark_frontend.lark_to_cfg`).
+    start : str
+        Start rule.
+    limits : GrammarLimits, optional
+        Bounds on DFA states, lexer states, chart size and per-mask time.
+
+    Notes
+    -----
+    Lexing follows the IR's semantics: every split of the output into lexemes is considered
+    (lark Earley ``lexer="dynamic_complete"``), ignored terminals may occur between lexemes and at
+    both ends. Any CFG is supported (ambiguous, left-recursive, non-LALR, overlapping terminals).
+
+    Raises
+    ------
+    InvalidSyntax, UnsupportedFeature, LimitExceeded
+        At construction (the grammar is parsed and its engine tables are built here).
+    """
+
+    def __init__(self, text: str, start: str = "start", *, limits: GrammarLimits | None = None):
+        from .lark_frontend import lark_to_cfg  # lazy: the front end is a separate module
+
+        self.text = text
+        self.start = start
+        self.limits = limits or GrammarLimits()
+        self.cfg: CFG = lark_to_cfg(text, start)
+        self.engine = Engine(self.cfg, self.limits)
+
+    @classmethod
+    def from_cfg(cls, cfg: CFG, *, limits: GrammarLimits | None = None) -> "Grammar":
+        """A grammar from the IR directly (no text)."""
+        self = cls.__new__(cls)
+        self.text = None
+        self.start = cfg.start
+        self.limits = limits or GrammarLimits()
+        self.cfg = cfg
+        self.engine = Engine(cfg, self.limits)
+        return self
+
+    @classmethod
+    def from_gbnf(cls, text: str, *, limits: GrammarLimits | None = None) -> "Grammar":
+        """A grammar from llama.cpp GBNF text (start rule ``root``)."""
+        from .gbnf import gbnf_to_cfg
+
+        g = cls.from_cfg(gbnf_to_cfg(text), limits=limits)
+        g.text = text
+        return g
+
+    @classmethod
+    def load(cls, name: str, *, limits: GrammarLimits | None = None) -> "Grammar":
+        """A grammar shipped in ``grammars/`` (see `constrain.grammar.loader.load`)."""
+        from . import loader
+
+        obj = loader.load(name)
+        if isinstance(obj, Grammar):
+            return obj
+        if isinstance(obj, CFG):
+            return cls.from_cfg(obj, limits=limits)
+        if isinstance(obj, str):
+            return cls(obj, limits=limits)
+        raise TypeError(f"loader.load({name!r}) returned {type(obj).__name__}")
+
+    def __repr__(self) -> str:
+        return f"Grammar(start={self.start!r}, rules={len(self.cfg.rules)}, terminals={len(self.cfg.terminals)})"
+
+    def cache_key(self) -> tuple:
+        if self.text is not None:
+            return ("text", self.text, self.start, self.limits)
+        return ("cfg", id(self.cfg), self.limits)
+
+    def _compile(self, vocab: Vocabulary) -> "CompiledGrammar":
+        return CompiledGrammar(self, vocab)
+
+    def accepts(self, text: str | bytes) -> bool:
+        """Whether ``text`` (UTF-8 when str) is a sentence of the grammar (no vocabulary needed)."""
+        data = text.encode() if isinstance(text, str) else bytes(text)
+        chart = [self.engine.initial()]
+        if data:
+            out = self.engine.feed(chart, data)
+            if out is None:
+                return False
+            chart.extend(out)
+        return bool(chart[-1].accept)
+
+
+class CompiledGrammar(CompiledConstraint):
+    """A `Grammar` against a vocabulary. Thread-safe; caches token walks per lexer state.
+
+    Compile cost: the token trie (cached by the vocabulary) and the walk for the initial lexer
+    state (the first mask's context-independent row).
+    """
+
+    def __init__(self, grammar: Grammar, vocab: Vocabulary):
+        self.grammar = grammar
+        self.engine: Engine = grammar.engine
+        self.vocab = vocab
+        self._eos = frozenset(int(e) for e in vocab.eos_ids)
+        self._eos_ids = [int(e) for e in vocab.eos_ids]
+        self._token_bytes = vocab.token_bytes
+        self._initial = self.engine.initial()
+        L, _ = self._initial.lex()
+        if L:
+            self.engine.root_walk(vocab, L)
+        eos_row = np.zeros(vocab.words, dtype=np.int32)
+        self._set_eos(eos_row)
+        self._eos_row = eos_row
+
+    def _set_eos(self, row: np.ndarray) -> None:
+        for e in self._eos_ids:
+            row[e >> 5] |= np.int32(np.uint32(1 << (e & 31)).view(np.int32))
+
+    def memory_bytes(self) -> int:
+        """Approximate bytes held by the terminal DFAs and the cached token walks."""
+        e = self.engine
+        n = e.trans.nbytes + e.acc.nbytes
+        stack = list(e._roots.values())
+        while stack:
+            w = stack.pop()
+            n += (w.row.nbytes if w.row is not None else 0) + (w.idx.nbytes + w.val.nbytes if w.idx is not None else 0)
+            for g in w.groups:
+                n += g.nodes.nbytes
+                stack.extend(g.sub.values())
+        return int(n)
+
+    def matcher(self) -> "GrammarMatcher":
+        return GrammarMatcher(self)
+
+
+class GrammarMatcher(Matcher):
+    """Per-sequence grammar state: the byte-level Earley chart and a token history.
+
+    Costs: ``advance`` / ``allows`` feed the token's bytes (a scan step per byte, an Earley closure
+    where a lexeme may end); ``allows`` first tests the cached mask of this position or the
+    context-independent row of the current lexer state. ``fill_mask``: see
+    `engine.Engine.fill_row`. ``fork``: O(bytes so far) list copy. ``rollback``: truncation.
+    """
+
+    __slots__ = ("_c", "_chart", "_hist", "_done", "_mask", "_total", "vocab")
+
+    def __init__(self, compiled: CompiledGrammar, chart=None, hist=None, done=None, total=None):
+        self._c = compiled
+        self.vocab = compiled.vocab
+        self._chart = chart if chart is not None else [compiled._initial]
+        # per token: (chart length before, done before, chart items before)
+        self._hist = hist if hist is not None else []
+        self._done = bool(done)
+        self._total = total if total is not None else self._chart[0].n_items
+        self._mask = None  # (num_tokens, row) of the last fill_mask
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self._hist)
+
+    def _deadline(self) -> float:
+        return time.perf_counter() + self._c.engine.limits.mask_time_budget_s
+
+    def _feed(self, token_id: int, deadline: float | None = None):
+        c = self._c
+        if not 0 <= token_id < c.vocab.size:
+            return None
+        data = c._token_bytes[token_id]
+        if not data:
+            return None
+        return c.engine.feed(self._chart, data, deadline)
+
+    def allows(self, token_id: int) -> bool:
+        token_id = int(token_id)
+        c = self._c
+        if self._done:
+            return token_id in c._eos
+        if token_id in c._eos:
+            return bool(self._chart[-1].accept)
+        if not 0 <= token_id < c.vocab.size:
+            return False
+        m = self._mask
+        if m is not None and m[0] == len(self._hist):
+            return bool((int(m[1][token_id >> 5]) >> (token_id & 31)) & 1)
+        E = self._chart[-1]
+        L = E.lex()[0]
+        w = c.engine._roots.get(L)
+        if w is not None and (int(w.row[token_id >> 5]) >> (token_id & 31)) & 1:
+            return True
+        return self._feed(token_id, self._deadline()) is not None
+
+    def fill_mask(self, bitmask, row: int = 0) -> None:
+        c = self._c
+        if type(bitmask) is not np.ndarray:
+            bitmask = as_numpy_bitmask(bitmask)
+        if self._done:
+            bitmask[row] = c._eos_row
+            return
+        buf = np.empty(c.vocab.words, dtype=np.int32)
+        c.engine.fill_row(c.vocab, self._chart, buf, self._deadline())
+        if self._chart[-1].accept:
+            buf |= c._eos_row
+        self._mask = (len(self._hist), buf)
+        bitmask[row] = buf
+
+    def advance(self, token_id: int) -> None:
+        token_id = int(token_id)
+        c = self._c
+        if self._done or token_id in c._eos:
+            if (token_id in c._eos) and (self._done or self._chart[-1].accept):
+                self._hist.append((len(self._chart), self._done, self._total))
+                self._done = True
+                return
+            raise TokenRejected(f"token {token_id} is not allowed "
+                                + ("after end of sequence" if self._done else
+                                   "(EOS before the output is a complete sentence)"))
+        out = self._feed(token_id)
+        if out is None:
+            tb = c._token_bytes[token_id] if 0 <= token_id < c.vocab.size else None
+            raise TokenRejected(f"token {token_id} ({tb!r}) is not allowed by the grammar after "
+                                f"{self.num_tokens} tokens")
+        lim = c.engine.limits.max_items_total
+        total = self._total + sum(s.n_items for s in out)
+        if total > lim:
+            raise LimitExceeded("max_items_total", lim, "Earley items in this matcher's chart")
+        self._hist.append((len(self._chart), False, self._total))
+        self._chart.extend(out)
+        self._total = total
+
+    def rollback(self, n: int = 1) -> None:
+        if n < 0 or n > len(self._hist):
+            raise ValueError(f"cannot roll back {n} tokens: {len(self._hist)} consumed")
+        if n == 0:
+            return
+        ln, done, total = self._hist[-n]
+        del self._hist[-n:]
+        del self._chart[ln:]
+        self._done = done
+        self._total = total
+        self._mask = None
+
+    def fork(self) -> "GrammarMatcher":
+        return GrammarMatcher(self._c, self._chart.copy(), self._hist.copy(), self._done, self._total)
+
+    def is_accepting(self) -> bool:
+        return self._done or bool(self._chart[-1].accept)
+
+    def is_terminated(self) -> bool:
+        if self._done:
+            return True
+        E = self._chart[-1]
+        return bool(E.accept) and not E.scan

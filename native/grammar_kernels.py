@@ -1,0 +1,134 @@
+"""numba kernels for grammar masks: walk the flat token trie with a set of terminal-DFA states.
+
+The grammar engine (`constrain.grammar.engine`) keeps, at every byte position, the *live partial
+lexemes*: terminal-DFA states (global ids into one concatenated transition table). A token is
+allowed without asking the parser when every one of its bytes keeps at least one of those DFA
+states alive ("pure" lexer path). Where some DFA state is accepting part-way through a token, a
+lexeme may end there and a new one start: such trie nodes are reported back ("completion nodes")
+so that the parser can decide the rest of their subtree.
+
+Plain typed arrays only, ``cache=True``, ``nogil=True``.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, nogil=True)
+def walk_lexer(trans, acc, lex, starts, node_byte, node_depth, node_subtree, tok_ptr, tok_ids,
+               max_depth, row, cnode, cdepth, csrc_ptr, csrc):
+    """Walk the subtrees of trie nodes ``starts`` with the DFA-state set ``lex``.
+
+    Parameters
+    ----------
+    trans : int32 [G, 256]
+        Concatenated terminal DFAs (-1 dead).
+    acc : bool [G]
+        Accepting flags.
+    lex : int32 [k]
+        The DFA states alive at each start node (each followed independently; deterministic).
+    starts : int32 [m]
+        Trie nodes; the tokens *strictly below* each start are examined (relative depth >= 1).
+    row : int32 [words]
+        Bits of tokens whose bytes (below the start) keep some state of ``lex`` alive are OR-ed in.
+    cnode, cdepth, csrc_ptr, csrc : int32 scratch outputs
+        Completion nodes: trie nodes where some followed state is accepting and whose subtree has
+        at least one node where every followed state is dead (so a new lexeme may matter there);
+        ``cdepth`` is the depth relative to its start node, ``csrc[csrc_ptr[c]:csrc_ptr[c+1]]`` the
+        indices into ``lex`` of the accepting states. ``cnode`` entries set to -1 were found useless
+        (nothing dead below them) and must be skipped.
+
+    Returns
+    -------
+    (n_completion_nodes, n_src) or (-1, -1) when ``csrc`` was too small (retry larger).
+
+    Cost: O(alive trie nodes below the starts × k).
+    """
+    k = lex.shape[0]
+    cur = np.empty((max_depth + 2, k), dtype=np.int32)
+    st_depth = np.empty(max_depth + 2, dtype=np.int32)
+    st_node = np.empty(max_depth + 2, dtype=np.int32)
+    st_alive = np.empty(max_depth + 2, dtype=np.int64)
+    st_comp = np.empty(max_depth + 2, dtype=np.int32)
+    nc = 0
+    ns = 0
+    cap_src = csrc.shape[0]
+    cap_c = cnode.shape[0]
+    csrc_ptr[0] = 0
+    alive = 0
+    for si in range(starts.shape[0]):
+        s = starts[si]
+        ds = node_depth[s]
+        for j in range(k):
+            cur[0, j] = lex[j]
+        end = s + node_subtree[s]
+        sp = 0
+        i = s + 1
+        while i < end:
+            d = node_depth[i] - ds
+            while sp > 0 and st_depth[sp - 1] >= d:
+                sp -= 1
+                if alive - st_alive[sp] == node_subtree[st_node[sp]] - 1:
+                    cnode[st_comp[sp]] = -1
+            b = node_byte[i]
+            anyalive = False
+            anyacc = False
+            for j in range(k):
+                g = cur[d - 1, j]
+                if g >= 0:
+                    g2 = trans[g, b]
+                    cur[d, j] = g2
+                    if g2 >= 0:
+                        anyalive = True
+                        if acc[g2]:
+                            anyacc = True
+                else:
+                    cur[d, j] = -1
+            if not anyalive:
+                i += node_subtree[i]
+                continue
+            alive += 1
+            for p in range(tok_ptr[i], tok_ptr[i + 1]):
+                t = tok_ids[p]
+                row[t >> 5] |= np.int32(1) << np.int32(t & 31)
+            if anyacc and node_subtree[i] > 1:
+                if nc + 1 >= cap_c or ns + k > cap_src:
+                    return -1, -1
+                cnode[nc] = i
+                cdepth[nc] = d
+                for j in range(k):
+                    g2 = cur[d, j]
+                    if g2 >= 0 and acc[g2]:
+                        csrc[ns] = j
+                        ns += 1
+                csrc_ptr[nc + 1] = ns
+                st_depth[sp] = d
+                st_node[sp] = i
+                st_alive[sp] = alive
+                st_comp[sp] = nc
+                sp += 1
+                nc += 1
+            i += 1
+        while sp > 0:
+            sp -= 1
+            if alive - st_alive[sp] == node_subtree[st_node[sp]] - 1:
+                cnode[st_comp[sp]] = -1
+    return nc, ns
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the kernels on tiny inputs."""
+    trans = np.full((1, 256), -1, dtype=np.int32)
+    trans[0, 97] = 0
+    acc = np.ones(1, dtype=np.bool_)
+    nb = np.array([0, 97, 97], dtype=np.uint8)
+    nd = np.array([0, 1, 2], dtype=np.int32)
+    ns = np.array([3, 2, 1], dtype=np.int32)
+    tp = np.array([0, 0, 1, 2], dtype=np.int32)
+    ti = np.array([0, 1], dtype=np.int32)
+    row = np.zeros(1, dtype=np.int32)
+    z = np.zeros(8, dtype=np.int32)
+    walk_lexer(trans, acc, np.zeros(1, np.int32), np.zeros(1, np.int32), nb, nd, ns, tp, ti, 2, row,
+               z.copy(), z.copy(), z.copy(), z.copy())

@@ -1,0 +1,401 @@
+"""The grammar engine: a byte-level Earley recognizer over terminal DFAs, its masks and matcher.
+
+* acceptance equals lark's Earley parser (``lexer="dynamic_complete"``) on random and mutated
+  sentences of hand-written hard grammars (ambiguous, left/right-recursive, nullable-heavy,
+  non-LALR(1), keywords versus identifiers, ignored terminals);
+* masks equal brute force (feed every token's bytes) over the whole SmolLM2 vocabulary at several
+  steps of JSON and SQL-like sentences;
+* rollback / fork, EOS semantics, limits, and generation with SmolLM2 under a JSON grammar.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+
+import numpy as np
+import pytest
+
+import constrain as cn
+from constrain.bitmask import bitmask_to_bool
+from constrain.errors import InvalidSyntax, LimitExceeded, TokenRejected
+from constrain.grammar.api import CompiledGrammar, Grammar, GrammarLimits, GrammarMatcher
+from constrain.grammar.ir import CFG, Rule, Terminal
+from constrain.grammar.testing import lark_accepts, lark_parser, mutate, random_sentences
+
+
+def _t(name, pattern, flags=0):
+    return Terminal(name, pattern, flags)
+
+
+def _lit(name, s, flags=0):
+    return Terminal(name, re.escape(s), flags, literal=s)
+
+
+def _cfg(start, rules, terms, ignore=()):
+    return CFG(start, tuple(Rule(a, tuple(b.split()) if b else ()) for a, b in rules),
+               {t.name: t for t in terms}, tuple(ignore))
+
+
+WS = _t("WS", r"[ \t\n]+")
+
+GRAMMARS = {
+    # ambiguous, left-recursive, juxtaposition, keywords overlapping identifiers, ignored spaces
+    "ambiguous_expr": _cfg("e", [("e", "e PLUS e"), ("e", "e e"), ("e", "ID"), ("e", "IF"),
+                                  ("e", "NUM"), ("e", "LP e RP")],
+                           [_lit("PLUS", "+"), _t("ID", r"[a-z]+"), _lit("IF", "if"), _t("NUM", r"[0-9]+"),
+                            _lit("LP", "("), _lit("RP", ")"), WS], ["WS"]),
+    # left recursion with separators, and right recursion
+    "left_list": _cfg("s", [("s", "s COMMA x"), ("s", "x"), ("x", "A"), ("x", "B")],
+                      [_lit("COMMA", ","), _t("A", "a+"), _t("B", "b")]),
+    "right_list": _cfg("s", [("s", "x SEMI s"), ("s", "x"), ("x", "A")],
+                       [_lit("SEMI", ";"), _t("A", "[0-9a]+")]),
+    # nullable-heavy: every symbol can vanish, hidden left recursion through nullables
+    "nullable": _cfg("s", [("s", "a b c"), ("a", ""), ("a", "a X"), ("b", ""), ("b", "s Y"),
+                           ("c", "a"), ("c", "Z c")],
+                     [_lit("X", "x"), _lit("Y", "y"), _lit("Z", "z")]),
+    # LR(1) but not LALR(1); and a nondeterministic palindrome language
+    "non_lalr": _cfg("s", [("s", "A e C"), ("s", "B e D"), ("s", "A f D"), ("s", "B f C"),
+                           ("e", "E"), ("f", "E")],
+                     [_lit("A", "a"), _lit("B", "b"), _lit("C", "c"), _lit("D", "d"), _lit("E", "e")]),
+    "palindrome": _cfg("s", [("s", "A s A"), ("s", "B s B"), ("s", "A"), ("s", "B"), ("s", "")],
+                       [_lit("A", "a"), _lit("B", "b")]),
+    # keywords vs identifiers (case-insensitive keywords), every split counts
+    "sql_like": _cfg("q", [("q", "SELECT cols FROM ID where"), ("cols", "col"), ("cols", "cols COMMA col"),
+                           ("col", "ID"), ("col", "ID AS ID"), ("col", "STAR"), ("where", ""),
+                           ("where", "WHERE ID EQ val"), ("val", "NUM"), ("val", "STR"), ("val", "ID")],
+                     [_lit("SELECT", "select", re.I), _lit("FROM", "from", re.I), _lit("AS", "as", re.I),
+                      _lit("WHERE", "where", re.I), _t("ID", r"[A-Za-z_][A-Za-z0-9_]*"), _lit("COMMA", ","),
+                      _lit("STAR", "*"), _lit("EQ", "="), _t("NUM", r"[0-9]+"), _t("STR", r"'[^']*'"), WS],
+                     ["WS"]),
+    # overlapping multi-byte terminals, unicode
+    "overlap": _cfg("s", [("s", "w"), ("s", "s w"), ("w", "AB"), ("w", "ABC"), ("w", "CD"), ("w", "U")],
+                    [_lit("AB", "ab"), _lit("ABC", "abc"), _lit("CD", "cd"), _t("U", "[é日]+")]),
+}
+
+JSON_LARK = r"""
+?start: value
+?value: object | array | string | SIGNED_NUMBER | "true" | "false" | "null"
+array  : "[" [value ("," value)*] "]"
+object : "{" [pair ("," pair)*] "}"
+pair   : string ":" value
+string : ESCAPED_STRING
+%import common.ESCAPED_STRING
+%import common.SIGNED_NUMBER
+%import common.WS
+%ignore WS
+"""
+
+SQL_LARK = r"""
+start: query
+query: select (UNION select)* [ORDER BY expr (ASC|DESC)?] [LIMIT NUMBER]
+select: SELECT [DISTINCT] cols FROM tables [WHERE cond] [GROUP BY expr ("," expr)* [HAVING cond]]
+cols: col ("," col)*
+col: expr [AS? NAME] | "*"
+tables: table (JOIN table ON cond)*
+table: NAME [AS? NAME] | "(" query ")" [AS? NAME]
+cond: cond (AND|OR) cond | NOT cond | expr OP expr | expr IN "(" query ")" | expr LIKE STRING | "(" cond ")"
+expr: NAME | NAME "." NAME | NUMBER | STRING | FUNC "(" (expr|"*") ")" | expr ("+"|"-"|"*"|"/") expr
+OP: "=" | "!=" | "<" | ">" | "<=" | ">="
+SELECT: "select"i
+DISTINCT: "distinct"i
+FROM: "from"i
+WHERE: "where"i
+GROUP: "group"i
+BY: "by"i
+HAVING: "having"i
+ORDER: "order"i
+ASC: "asc"i
+DESC: "desc"i
+LIMIT: "limit"i
+UNION: "union"i
+JOIN: "join"i
+ON: "on"i
+AS: "as"i
+AND: "and"i
+OR: "or"i
+NOT: "not"i
+IN: "in"i
+LIKE: "like"i
+FUNC: "count"i | "max"i | "min"i | "avg"i | "sum"i
+NAME: /[A-Za-z_][A-Za-z0-9_]*/
+NUMBER: /[0-9]+(\.[0-9]+)?/
+STRING: /'[^']*'/ | /"[^"]*"/
+%import common.WS
+%ignore WS
+"""
+
+
+@pytest.fixture(scope="module")
+def json_grammar():
+    return Grammar(JSON_LARK)
+
+
+@pytest.fixture(scope="module")
+def sql_grammar():
+    return Grammar(SQL_LARK)
+
+
+# ----------------------------------------------------------------------------- acceptance vs lark
+@pytest.mark.parametrize("name", sorted(GRAMMARS))
+def test_acceptance_equals_lark(name):
+    cfg = GRAMMARS[name]
+    g = Grammar.from_cfg(cfg)
+    oracle = lark_parser(cfg)
+    rng = random.Random(hash(name) & 0xFFFF)
+    sents = random_sentences(cfg, 40, seed=3, max_depth=6, max_len=60)
+    assert sents
+    cases = list(sents)
+    for s in sents[:30]:
+        cases.append(mutate(s, rng))
+        cases.append(mutate(mutate(s, rng), rng))
+    cases += ["", " ", "a", "ab", "abc", "select", "select x from t", "SELECT * FROM t WHERE a = 1"]
+    n_acc = 0
+    for s in cases:
+        exp = lark_accepts(oracle, s)
+        got = g.accepts(s)
+        assert got == exp, (name, s, got, exp)
+        n_acc += exp
+    for s in sents:  # the generator's sentences are in the all-splits language
+        assert g.accepts(s), (name, s)
+    assert 0 < n_acc < len(cases)
+
+
+@pytest.mark.parametrize("gname,texts", [
+    ("json", ['{"a": [1, 2.5e3, true, null], "b\\n\\u00e9": {"c": "日本"}}', '[]', ' "x" ', '-0.5']),
+    ("sql", ["SELECT name, count(*) FROM singer AS s JOIN concert ON s.id = concert.sid "
+             "WHERE age > 30 AND name LIKE 'A%' GROUP BY name ORDER BY name DESC LIMIT 3",
+             "select a from t where x in (select y from u) union select b from v"]),
+])
+def test_lark_text_grammars_accept(gname, texts, json_grammar, sql_grammar):
+    g = json_grammar if gname == "json" else sql_grammar
+    oracle = lark_parser(JSON_LARK if gname == "json" else SQL_LARK)
+    rng = random.Random(7)
+    for s in texts:
+        assert g.accepts(s)
+        assert lark_accepts(oracle, s)
+        for _ in range(15):
+            m = mutate(s, rng)
+            assert g.accepts(m) == lark_accepts(oracle, m), m
+
+
+def test_token_by_token_equals_accepts(smollm2_tokenizer, smollm2_vocab):
+    """Feeding real tokens through a matcher accepts exactly what the byte-level recognizer does."""
+    tok = smollm2_tokenizer
+    for name in ("sql_like", "ambiguous_expr", "nullable"):
+        cfg = GRAMMARS[name]
+        g = Grammar.from_cfg(cfg)
+        c = g.compile(smollm2_vocab)
+        oracle = lark_parser(cfg)
+        rng = random.Random(1)
+        sents = random_sentences(cfg, 15, seed=5, max_depth=6, max_len=50)
+        for s in sents + [mutate(s, rng) for s in sents]:
+            ids = tok.encode(s, add_special_tokens=False)
+            m = c.matcher()
+            ok = True
+            for t in ids:
+                if not m.allows(t):
+                    ok = False
+                    with pytest.raises(TokenRejected):
+                        m.advance(t)
+                    break
+                m.advance(t)
+            ok = ok and m.is_accepting()
+            assert ok == lark_accepts(oracle, s), (name, s)
+            assert m.allows(tok.eos_token_id) == m.is_accepting()
+
+
+# ----------------------------------------------------------------------------- masks vs brute force
+def _brute(c: CompiledGrammar, m: GrammarMatcher) -> np.ndarray:
+    eng = c.engine
+    chart = m._chart
+    out = np.zeros(c.vocab.size, dtype=bool)
+    for i, b in enumerate(c.vocab.token_bytes):
+        if b and i not in c._eos:
+            out[i] = eng.feed(chart, b) is not None
+    for e in c._eos:
+        out[e] = m.is_accepting()
+    return out
+
+
+def _check_masks(c, ids, steps):
+    vocab = c.vocab
+    m = c.matcher()
+    buf = np.zeros((1, vocab.words), dtype=np.int32)
+    for k, t in enumerate(ids + [None]):
+        if k in steps:
+            m.fill_mask(buf)
+            got = bitmask_to_bool(buf, vocab.size)[0]
+            exp = _brute(c, m)
+            diff = np.flatnonzero(got != exp)
+            assert not len(diff), [(int(d), vocab.token_bytes[d], bool(got[d])) for d in diff[:10]]
+            # allows agrees with the mask, with and without the cached mask
+            f = m.fork()
+            for tid in list(np.flatnonzero(exp)[:40]) + list(np.flatnonzero(~exp)[:40]):
+                assert f.allows(int(tid)) == bool(exp[tid])
+                assert m.allows(int(tid)) == bool(exp[tid])
+        if t is not None:
+            assert m.allows(t)
+            m.advance(t)
+    assert m.is_accepting()
+
+
+def test_masks_brute_force_json(smollm2_tokenizer, smollm2_vocab, json_grammar):
+    c = json_grammar.compile(smollm2_vocab)
+    text = '{"name": "Zoë", "tags": [1, -2.5e3, true], "x": null}'
+    ids = smollm2_tokenizer.encode(text, add_special_tokens=False)
+    _check_masks(c, ids, {0, 2, 5, 9, len(ids)})
+
+
+def test_masks_brute_force_sql(smollm2_tokenizer, smollm2_vocab, sql_grammar):
+    c = sql_grammar.compile(smollm2_vocab)
+    text = "SELECT T1.name, count(*) FROM singer AS T1 WHERE T1.age > 20 GROUP BY T1.name"
+    ids = smollm2_tokenizer.encode(text, add_special_tokens=False)
+    _check_masks(c, ids, {1, 12, len(ids)})
+
+
+def test_masks_brute_force_ambiguous(smollm2_tokenizer, smollm2_vocab):
+    c = Grammar.from_cfg(GRAMMARS["ambiguous_expr"]).compile(smollm2_vocab)
+    ids = smollm2_tokenizer.encode("(abc + if)x 12", add_special_tokens=False)
+    _check_masks(c, ids, {2})
+
+
+# ----------------------------------------------------------------------------- matcher contract
+def test_rollback_fork_eos(smollm2_tokenizer, smollm2_vocab, json_grammar):
+    tok = smollm2_tokenizer
+    c = json_grammar.compile(smollm2_vocab)
+    eos = tok.eos_token_id
+    ids = tok.encode('{"a": [1, 2]}', add_special_tokens=False)
+    m = c.matcher()
+    buf = np.zeros((1, smollm2_vocab.words), dtype=np.int32)
+    masks = []
+    for t in ids:
+        assert not m.allows(eos) and not m.is_accepting()
+        m.fill_mask(buf)
+        masks.append(buf.copy())
+        m.advance(t)
+    assert m.is_accepting() and m.allows(eos)
+    assert not m.is_terminated()  # trailing whitespace may follow
+    f = m.fork()
+    f.advance(eos)
+    assert f.is_terminated() and f.allows(eos) and not f.allows(ids[0])
+    f.fill_mask(buf)
+    assert set(np.flatnonzero(bitmask_to_bool(buf, smollm2_vocab.size)[0]).tolist()) == set(smollm2_vocab.eos_ids.tolist())
+    with pytest.raises(TokenRejected):
+        f.advance(ids[0])
+    f.advance(eos)  # only EOS after EOS
+    assert m.num_tokens == len(ids) and not m._done
+    m.rollback(3)
+    assert m.num_tokens == len(ids) - 3
+    m.fill_mask(buf)
+    assert np.array_equal(buf, masks[len(ids) - 3])
+    m.advance_many(ids[-3:])
+    assert m.is_accepting()
+    f.rollback(2)
+    assert f.is_accepting() and not f._done
+    with pytest.raises(ValueError):
+        m.rollback(len(ids) + 1)
+    # a rejected token leaves the state unchanged
+    m2 = c.matcher()
+    bad = tok.encode("}", add_special_tokens=False)[0]
+    with pytest.raises(TokenRejected):
+        m2.advance(bad)
+    with pytest.raises(TokenRejected):
+        m2.advance(eos)
+    assert m2.num_tokens == 0
+    m2.advance(ids[0])
+
+
+def test_terminated_and_empty_language_cases(tiny_vocab):
+    g = Grammar.from_cfg(_cfg("s", [("s", "A")], [_lit("A", "ab")]))
+    c = g.compile(tiny_vocab)
+    m = c.matcher()
+    assert not m.is_accepting() and m.allows(4) and m.allows(2) and not m.allows(5)
+    m.advance(4)  # "ab"
+    assert m.is_accepting() and m.is_terminated() and m.allows(1) and not m.allows(2)
+    # nullable start: EOS allowed at once
+    g2 = Grammar.from_cfg(_cfg("s", [("s", ""), ("s", "s A")], [_lit("A", "a")]))
+    m2 = g2.compile(tiny_vocab).matcher()
+    assert m2.is_accepting() and m2.allows(1) and m2.allows(2) and not m2.allows(3)
+    with pytest.raises(InvalidSyntax):
+        Grammar.from_cfg(_cfg("s", [("s", "s A")], [_lit("A", "a")]))  # empty language
+    with pytest.raises(InvalidSyntax):
+        Grammar.from_cfg(_cfg("s", [("s", "B")], [_lit("A", "a")]))  # undefined symbol
+
+
+def test_limits():
+    long_cfg = GRAMMARS["ambiguous_expr"]
+    g = Grammar.from_cfg(long_cfg, limits=GrammarLimits(max_items_per_position=30))
+    with pytest.raises(LimitExceeded):
+        g.accepts("a b c d e f g h i j k l m n o p")
+    with pytest.raises(LimitExceeded):
+        Grammar.from_cfg(long_cfg, limits=GrammarLimits(max_dfa_states=3))
+    v = cn.Vocabulary.from_bytes([b"a", b" ", b"+", b"(", b")", b"ab", b"a b"], eos_ids=())
+    c = Grammar.from_cfg(long_cfg, limits=GrammarLimits(max_items_total=60)).compile(v)
+    m = c.matcher()
+    with pytest.raises(LimitExceeded):
+        for _ in range(200):
+            m.advance(6)
+    c2 = Grammar.from_cfg(long_cfg, limits=GrammarLimits(mask_time_budget_s=0.0)).compile(v)
+    m2 = c2.matcher()
+    m2.advance(0)
+    with pytest.raises(LimitExceeded):
+        m2.fill_mask(np.zeros((1, v.words), np.int32))
+
+
+# ----------------------------------------------------------------------------- generation
+@pytest.mark.slow
+def test_generate_json_with_smollm2(smollm2_tokenizer):
+    import torch
+    from constrain import models
+
+    tok = smollm2_tokenizer
+    model = models.load_smollm2_model()
+    # bounded, so that greedy decoding finishes within max_new_tokens
+    small_json = r"""
+start: "{" pair ("," " "? pair)? "}"
+pair: KEY ": " value
+KEY: /"[a-z]{1,6}"/
+value: NUMBER | STRING | "true" | "false"
+NUMBER: /-?[0-9]{1,3}/
+STRING: /"[A-Za-z]{1,6}"/
+"""
+    g = Grammar(small_json)
+    proc = cn.LogitsProcessor(g, tok)
+    msgs = [[{"role": "user", "content": f"Describe {x} as a JSON object."}] for x in ("a cat",)]
+    texts = [tok.apply_chat_template(mm, tokenize=False, add_generation_prompt=True) for mm in msgs]
+    tok.padding_side = "left"
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    torch.manual_seed(0)
+    out = model.generate(**enc, logits_processor=[proc], max_new_tokens=32, do_sample=False,
+                         pad_token_id=tok.pad_token_id)
+    finished = 0
+    for row in out[:, enc["input_ids"].shape[1]:].tolist():
+        gen = []
+        ended = False
+        for t in row:
+            if t == tok.eos_token_id:
+                ended = True
+                break
+            gen.append(t)
+        raw = b"".join(proc.vocab.token_bytes[t] or b"" for t in gen).decode()
+        m = proc.compiled.matcher()
+        m.advance_many(gen)  # a valid prefix in any case
+        if ended:
+            finished += 1
+            assert g.accepts(raw) and m.is_accepting(), raw
+            json.loads(raw)
+    assert finished >= 1
+
+
+def test_masks_brute_force_shipped_grammars(smollm2_tokenizer, smollm2_vocab):
+    """`Grammar.load` of the shipped grammars; one brute-force step each on a real instance."""
+    c = Grammar.load("sqlite").compile(smollm2_vocab)
+    ids = smollm2_tokenizer.encode("SELECT count(*) FROM singer WHERE age > 20", add_special_tokens=False)
+    _check_masks(c, ids, {4})
+    c = Grammar.load("json").compile(smollm2_vocab)
+    ids = smollm2_tokenizer.encode('[{"a": "\\u00e9x"}, 3]', add_special_tokens=False)
+    _check_masks(c, ids, {3})
