@@ -208,6 +208,10 @@ class ConstrainEngine(Engine):
     def compile(self, spec, kind="regex", eager=None):
         if kind != "regex":
             raise NotImplementedError(f"constrain adapter: kind {kind!r} not wired yet")
+        # No cross-compile caches: forget the per-edge-shape UTF-8 templates so every compile is
+        # measured cold (the Unicode class tables stay, as a shipped table would).
+        from constrain.regex import automata
+        automata._template.cache_clear()
         return self._cn.Regex(spec, eager=eager).compile(self.vocab, cache=False)
 
     def matcher(self, compiled):

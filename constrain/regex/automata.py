@@ -7,6 +7,7 @@ states are explicit (`RegexLimits`); exceeding one raises `LimitExceeded`.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -141,10 +142,11 @@ def _alphabet(sets: list[tuple]) -> tuple[list[tuple], list[list[int]]]:
     n_iv = len(bounds) - 1
     sig = np.zeros((n_iv, len(sets)), dtype=bool)
     for j, s in enumerate(sets):
-        for lo, hi in s:
-            a = int(np.searchsorted(bounds_arr, lo))
-            b = int(np.searchsorted(bounds_arr, hi + 1))
-            sig[a:b, j] = True
+        r = np.asarray(s, dtype=np.int64).reshape(-1, 2)
+        diff = np.zeros(n_iv + 1, dtype=np.int64)
+        np.add.at(diff, np.searchsorted(bounds_arr, r[:, 0]), 1)
+        np.add.at(diff, np.searchsorted(bounds_arr, r[:, 1] + 1), -1)
+        sig[:, j] = np.cumsum(diff)[:-1] > 0
     covered = sig.any(axis=1)
     _, cls = np.unique(sig, axis=0, return_inverse=True)
     cls = cls.reshape(-1)
@@ -241,18 +243,68 @@ def build_dfa(tree, limits: RegexLimits = RegexLimits()) -> ByteDFA:
     return ByteDFA(np.ascontiguousarray(byte_trans), byte_accept)
 
 
+@functools.lru_cache(maxsize=1024)
+def _class_sequences(charset: tuple) -> tuple:
+    """UTF-8 byte-range sequences of a code-point set (cached: Unicode classes are reused)."""
+    return tuple(tuple(seq) for lo, hi in charset for seq in utf8.sequences(lo, hi))
+
+
+def _split_template(items: tuple, memo: dict) -> tuple:
+    """Deterministic byte trie of ``items`` ((byte-range sequence, target slot), ...) as nested
+    tuples ``((lo, hi, child), ...)``: ``child`` is a target slot (int) or a nested trie."""
+    hit = memo.get(items)
+    if hit is not None:
+        return hit
+    bounds = sorted({b for seq, _ in items for b in (seq[0][0], seq[0][1] + 1)})
+    out = []
+    for k in range(len(bounds) - 1):
+        lo, hi = bounds[k], bounds[k + 1] - 1
+        group = [(seq, t) for seq, t in items if seq[0][0] <= lo and hi <= seq[0][1]]
+        if not group:
+            continue
+        if len(group[0][0]) == 1:
+            child = group[0][1]  # UTF-8 is prefix-free: the whole group ends here, one target
+        else:
+            child = _split_template(tuple((seq[1:], t) for seq, t in group), memo)
+        out.append((lo, hi, child))
+    result = tuple(out)
+    memo[items] = result
+    return result
+
+
+@functools.lru_cache(maxsize=4096)
+def _template(parts: tuple) -> tuple:
+    """The byte trie for a state whose code-point edges are ``parts`` = ((CharSet, slot), ...);
+    targets are abstract slots, so states with the same edge shape share one template."""
+    items = tuple((seq, slot) for charset, slot in parts for seq in _class_sequences(charset))
+    return _split_template(items, {})
+
+
 def _expand_utf8(cp_trans: np.ndarray, cp_accept: np.ndarray, class_sets: list[tuple],
                  limits: RegexLimits, t0: float) -> tuple[np.ndarray, np.ndarray]:
     """Replace code-point transitions by UTF-8 byte paths. Intermediate states are keyed by their
-    outgoing transitions (hash-consing), so identical suffixes are built once."""
+    outgoing transitions (hash-consing), so identical suffixes are built once; the byte trie of
+    each edge shape is computed once (`_template`) and instantiated per state."""
     n_cp = cp_trans.shape[0]
     rows: list[list[int]] = [[-1] * 256 for _ in range(n_cp)]
     consed: dict[tuple, int] = {}
-    class_seqs = [[seq for lo, hi in s for seq in utf8.sequences(lo, hi)] for s in class_sets]
 
-    def node(items: list[tuple[list[tuple[int, int]], int]]) -> int:
-        """items: (remaining byte ranges, target cp state); returns a (consed) byte state id."""
-        trans = _split(items)
+    def instantiate(template: tuple, targets: tuple, memo: dict) -> list[tuple[int, int, int]]:
+        out: list[tuple[int, int, int]] = []
+        for lo, hi, child in template:
+            if type(child) is int:
+                tgt = targets[child]
+            else:
+                tgt = memo.get(id(child))
+                if tgt is None:
+                    tgt = memo[id(child)] = node(instantiate(child, targets, memo))
+            if out and out[-1][2] == tgt and out[-1][1] == lo - 1:
+                out[-1] = (out[-1][0], hi, tgt)
+            else:
+                out.append((lo, hi, tgt))
+        return out
+
+    def node(trans: list[tuple[int, int, int]]) -> int:
         key = tuple(trans)
         j = consed.get(key)
         if j is None:
@@ -266,34 +318,17 @@ def _expand_utf8(cp_trans: np.ndarray, cp_accept: np.ndarray, class_sets: list[t
             rows.append(row)
         return j
 
-    def _split(items) -> list[tuple[int, int, int]]:
-        bounds = sorted({b for seq, _ in items for b in (seq[0][0], seq[0][1] + 1)})
-        out: list[tuple[int, int, int]] = []
-        for k in range(len(bounds) - 1):
-            lo, hi = bounds[k], bounds[k + 1] - 1
-            group = [(seq, t) for seq, t in items if seq[0][0] <= lo and hi <= seq[0][1]]
-            if not group:
-                continue
-            if len(group[0][0]) == 1:
-                tgt = group[0][1]  # UTF-8 is prefix-free: the whole group ends here, one target
-            else:
-                tgt = node([(seq[1:], t) for seq, t in group])
-            if out and out[-1][2] == tgt and out[-1][1] == lo - 1:
-                out[-1] = (out[-1][0], hi, tgt)
-            else:
-                out.append((lo, hi, tgt))
-        return out
-
     for q in range(n_cp):
         if (q & 63) == 0 and time.perf_counter() - t0 > limits.max_seconds:
             raise LimitExceeded("max_seconds", limits.max_seconds, "regex UTF-8 expansion")
-        items = []
-        for c in range(cp_trans.shape[1]):
+        slots: dict[int, int] = {}
+        parts = []
+        for c in np.flatnonzero(cp_trans[q] >= 0).tolist():
             t = int(cp_trans[q, c])
-            if t >= 0:
-                items.extend((seq, t) for seq in class_seqs[c])
-        if items:
-            for lo, hi, tgt in _split(items):
+            parts.append((class_sets[c], slots.setdefault(t, len(slots))))
+        if parts:
+            targets = tuple(slots)
+            for lo, hi, tgt in instantiate(_template(tuple(parts)), targets, {}):
                 rows[q][lo:hi + 1] = [tgt] * (hi - lo + 1)
     trans = np.asarray(rows, dtype=np.int32)
     accept = np.zeros(len(rows), dtype=bool)
