@@ -28,6 +28,10 @@ _LAZY = {
     "Grammar": ".grammar.api", "GrammarLimits": ".grammar.api",
     "sql_grammar": ".grammar.sql", "lark_to_cfg": ".grammar.lark_frontend",
     "gbnf_to_cfg": ".grammar.gbnf",
+    "Partial": ".infill", "Hole": ".infill", "END": ".infill",
+    "completable": ".infill", "example_completion": ".infill",
+    "InfillChecker": ".infill", "InfillLimits": ".infill",
+    "diffusion_generate": ".infill", "infill": ".infill",
     "Items": ".items", "CompiledItems": ".items", "ItemsMatcher": ".items",
     "beam_search": ".beam", "BeamResult": ".beam",
 }

@@ -1,0 +1,57 @@
+"""Infilling and diffusion decoding under a grammar: completability of partial outputs.
+
+``Partial([piece, Hole(), piece, ..., END])`` describes outputs with fixed pieces and holes;
+``completable(constraint, partial)`` decides whether some filling is a sentence of the constraint
+(CFG ∩ regular emptiness at the byte level, `emptiness`); `InfillChecker` gives decoders
+``allows(position, token_id)`` / ``commit``; `diffusion_generate` and `infill` are decoding loops.
+
+Importing this package also gives ``Grammar``, ``Regex`` and their compiled forms the methods
+``completable(partial)`` and ``example_completion(partial)`` (when they do not define them).
+"""
+
+from .checker import InfillChecker, completable, example_completion, infill_grammar
+from .emptiness import InfillGrammar, InfillLimits
+from .partial import END, Hole, Partial
+
+__all__ = ["Partial", "Hole", "END", "completable", "example_completion", "infill_grammar",
+           "InfillChecker", "InfillGrammar", "InfillLimits", "diffusion_generate", "infill",
+           "DiffusionResult", "InfillResult", "MaskedDiffusionModel", "TinyDiffusionLM", "CharTokenizer"]
+
+_LAZY = {"diffusion_generate": ".diffusion", "DiffusionResult": ".diffusion",
+         "MaskedDiffusionModel": ".diffusion", "TinyDiffusionLM": ".diffusion",
+         "CharTokenizer": ".diffusion", "infill": ".autoregressive", "InfillResult": ".autoregressive"}
+
+
+def __getattr__(name: str):
+    from importlib import import_module
+
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(mod, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def _attach() -> None:
+    def _completable(self, partial, *, limits=None):
+        """Whether some completion of ``partial`` satisfies this constraint
+        (see `constrain.infill.completable`)."""
+        return completable(self, partial, limits=limits)
+
+    def _example(self, partial, *, limits=None):
+        """One completion of ``partial`` satisfying this constraint, or None
+        (see `constrain.infill.example_completion`)."""
+        return example_completion(self, partial, limits=limits)
+
+    from ..grammar.api import CompiledGrammar, Grammar
+    from ..regex.api import CompiledRegex, Regex
+
+    for cls in (Grammar, CompiledGrammar, Regex, CompiledRegex):
+        if not hasattr(cls, "completable"):
+            cls.completable = _completable
+        if not hasattr(cls, "example_completion"):
+            cls.example_completion = _example
+
+
+_attach()

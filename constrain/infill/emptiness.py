@@ -1,0 +1,586 @@
+"""Emptiness of (context-free grammar) ∩ (partial output), at the byte level.
+
+Model
+-----
+Every grammar terminal is a minimal byte DFA (`constrain.regex`); the grammar is a CFG over
+terminals. A partial output is a byte NFA (`constrain.infill.partial.PartialNFA`) whose edges go
+forward apart from Σ self-loops on unbounded holes. Working on bytes (not on a lexing of each
+piece) makes partial terminals at hole borders, terminals that join across holes, keyword versus
+identifier prefixes and UTF-8 characters split across tokens need no special case: a terminal
+simply *spans* NFA states ``p → q`` when some word of its language leads the NFA from ``p`` to
+``q``.
+
+Compile time (`InfillGrammar`, once per grammar):
+
+1. ``%ignore`` terminals are compiled in: each terminal ``t`` of a rule becomes ``W_t → t IGS``,
+   ``IGS → ε | IGS I`` for every ignored ``I``, and the start ``S' → IGS S``.
+2. Useless symbols are removed, rules are binarised (shared suffixes), and ε is eliminated
+   (``A → B C`` with nullable ``B`` also gives the unit rule ``A → C``); only the start's
+   nullability is kept aside. The grammar is then in the form ``A → B C | B`` over symbols
+   (terminals included) that derive non-empty words only.
+
+Per check (`InfillGrammar.check`):
+
+1. *Seeds* (numba): for each terminal ``t`` and NFA state ``p``, a search of the product of
+   ``t``'s DFA with the NFA from ``(q0, p)`` gives every ``q`` with ``(p, t, q)`` (non-empty words).
+2. *Fixpoint* (numba): a worklist over triples ``(p, A, q)`` ("A derives a non-empty word leading
+   the NFA from p to q"), with the chart as two bitsets (``fw[A, p]`` has bit ``q``; ``bw[A, q]``
+   has bit ``p``). A popped ``(p, B, q)`` fires the unit rules ``A → B`` and the binary rules
+   with ``B`` on the left (partners ``(q, C, r)`` read from ``fw[C, q]``) or on the right
+   (partners ``(r, C, p)`` from ``bw[C, p]``). The loop stops as soon as ``(0, S', f)`` is
+   derived for a final ``f``.
+
+Every derived triple is logged once with its children, which is what `example` walks back to
+reconstruct a witness. Work is bounded by `InfillLimits` (time, triples, NFA states, chart bytes);
+exceeding one raises `constrain.LimitExceeded`, never a guessed answer.
+
+Cost: seeds O(Σ_t |reachable product pairs| · out-degree) per start state; the fixpoint
+O(|derived triples| · rules · Q/64) word operations (Q = NFA states).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from ..errors import InvalidSyntax, LimitExceeded
+from ..grammar.ir import CFG
+from .partial import ANY, Partial, PartialNFA
+
+__all__ = ["InfillLimits", "InfillGrammar", "CheckResult"]
+
+
+@dataclass(frozen=True)
+class InfillLimits:
+    """Bounds of one completability check; exceeding one raises `constrain.LimitExceeded`.
+
+    Attributes
+    ----------
+    time_s : float
+        Wall-clock budget of one check (tested between fixpoint chunks).
+    max_triples : int
+        Derived ``(state, symbol, state)`` triples (the worklist size).
+    max_states : int
+        States of the partial output's byte NFA (pieces' bytes plus counted hole bytes).
+    max_chart_bytes : int
+        Memory of the two chart bitsets (symbols × states² / 4 bytes).
+    """
+
+    time_s: float = 10.0
+    max_triples: int = 50_000_000
+    max_states: int = 20_000
+    max_chart_bytes: int = 1 << 30
+
+
+_BITS = np.array([1 << i for i in range(64)], dtype=np.uint64)
+
+_FOUND, _EMPTY, _PAUSE, _LIMIT = 0, 1, 2, 3
+
+
+@njit(cache=True)
+def _grow(wl, need):
+    cap = wl.shape[0]
+    while cap < need:
+        cap *= 2
+    out = np.empty((cap, 5), dtype=np.int32)
+    out[: wl.shape[0]] = wl
+    return out
+
+
+@njit(cache=True)
+def _seed(n, ptr, dst, lab, loop, trans, acc, asp, asu, q0s, tsyms, fw, bw, wl, tail, max_triples,
+          bits, visit, stk_s, stk_g):
+    """Push every terminal span (p, t, q) (non-empty words) as a seed. Returns (wl, tail, status)."""
+    stamp = 0
+    for ti in range(q0s.shape[0]):
+        g0 = q0s[ti]
+        t = tsyms[ti]
+        for p in range(n):
+            stamp += 1
+            top = 0
+            # expand (p, g0) without marking it: only non-empty words count
+            s = p
+            g = g0
+            while True:
+                if loop[s]:
+                    for k in range(asp[g], asp[g + 1]):
+                        g2 = asu[k]
+                        if visit[s, g2] != stamp:
+                            visit[s, g2] = stamp
+                            stk_s[top] = s
+                            stk_g[top] = g2
+                            top += 1
+                for e in range(ptr[s], ptr[s + 1]):
+                    d = dst[e]
+                    lb = lab[e]
+                    if lb == 256:
+                        for k in range(asp[g], asp[g + 1]):
+                            g2 = asu[k]
+                            if visit[d, g2] != stamp:
+                                visit[d, g2] = stamp
+                                stk_s[top] = d
+                                stk_g[top] = g2
+                                top += 1
+                    else:
+                        g2 = trans[g, lb]
+                        if g2 >= 0 and visit[d, g2] != stamp:
+                            visit[d, g2] = stamp
+                            stk_s[top] = d
+                            stk_g[top] = g2
+                            top += 1
+                if top == 0:
+                    break
+                top -= 1
+                s = stk_s[top]
+                g = stk_g[top]
+                if acc[g]:
+                    w = s >> 6
+                    if (fw[t, p, w] & bits[s & 63]) == 0:
+                        fw[t, p, w] |= bits[s & 63]
+                        bw[t, s, p >> 6] |= bits[p & 63]
+                        if tail >= max_triples:
+                            return wl, tail, 3
+                        if tail >= wl.shape[0]:
+                            wl = _grow(wl, tail + 1)
+                        wl[tail, 0] = p
+                        wl[tail, 1] = t
+                        wl[tail, 2] = s
+                        wl[tail, 3] = -1
+                        wl[tail, 4] = -1
+                        tail += 1
+    return wl, tail, 1
+
+
+@njit(cache=True)
+def _run(W, fw, bw, wl, head, tail, max_steps, max_triples, bits,
+         u_ptr, u_a, l_ptr, l_a, l_c, r_ptr, r_a, r_b, S0, final):
+    """Process the worklist. Returns (wl, head, tail, status, found_index)."""
+    steps = 0
+    while head < tail:
+        if steps >= max_steps:
+            return wl, head, tail, 2, -1
+        steps += 1
+        p = wl[head, 0]
+        B = wl[head, 1]
+        q = wl[head, 2]
+        head += 1
+        # unit rules A -> B
+        for i in range(u_ptr[B], u_ptr[B + 1]):
+            A = u_a[i]
+            if (fw[A, p, q >> 6] & bits[q & 63]) == 0:
+                fw[A, p, q >> 6] |= bits[q & 63]
+                bw[A, q, p >> 6] |= bits[p & 63]
+                if tail >= max_triples:
+                    return wl, head, tail, 3, -1
+                if tail >= wl.shape[0]:
+                    wl = _grow(wl, tail + 1)
+                wl[tail, 0] = p
+                wl[tail, 1] = A
+                wl[tail, 2] = q
+                wl[tail, 3] = B
+                wl[tail, 4] = -1
+                tail += 1
+                if A == S0 and p == 0 and final[q]:
+                    return wl, head, tail, 0, tail - 1
+        # A -> B C with (q, C, r)
+        for i in range(l_ptr[B], l_ptr[B + 1]):
+            A = l_a[i]
+            C = l_c[i]
+            for w in range(q >> 6, W):
+                x = fw[C, q, w] & ~fw[A, p, w]
+                while x != 0:
+                    low = x & (~x + np.uint64(1))
+                    x ^= low
+                    b = 0
+                    y = low
+                    while y > np.uint64(0xFFFF):
+                        y >>= np.uint64(16)
+                        b += 16
+                    while y > np.uint64(1):
+                        y >>= np.uint64(1)
+                        b += 1
+                    r = w * 64 + b
+                    fw[A, p, w] |= low
+                    bw[A, r, p >> 6] |= bits[p & 63]
+                    if tail >= max_triples:
+                        return wl, head, tail, 3, -1
+                    if tail >= wl.shape[0]:
+                        wl = _grow(wl, tail + 1)
+                    wl[tail, 0] = p
+                    wl[tail, 1] = A
+                    wl[tail, 2] = r
+                    wl[tail, 3] = q  # mid
+                    wl[tail, 4] = i  # binary rule index (left table)
+                    tail += 1
+                    if A == S0 and p == 0 and final[r]:
+                        return wl, head, tail, 0, tail - 1
+        # A -> C B with (r, C, p)
+        for i in range(r_ptr[B], r_ptr[B + 1]):
+            A = r_a[i]
+            C = r_b[i]
+            for w in range(0, (p >> 6) + 1):
+                x = bw[C, p, w] & ~bw[A, q, w]
+                while x != 0:
+                    low = x & (~x + np.uint64(1))
+                    x ^= low
+                    b = 0
+                    y = low
+                    while y > np.uint64(0xFFFF):
+                        y >>= np.uint64(16)
+                        b += 16
+                    while y > np.uint64(1):
+                        y >>= np.uint64(1)
+                        b += 1
+                    r = w * 64 + b
+                    bw[A, q, w] |= low
+                    fw[A, r, q >> 6] |= bits[q & 63]
+                    if tail >= max_triples:
+                        return wl, head, tail, 3, -1
+                    if tail >= wl.shape[0]:
+                        wl = _grow(wl, tail + 1)
+                    wl[tail, 0] = r
+                    wl[tail, 1] = A
+                    wl[tail, 2] = q
+                    wl[tail, 3] = p  # mid
+                    wl[tail, 4] = -2 - i  # binary rule index (right table)
+                    tail += 1
+                    if A == S0 and r == 0 and final[q]:
+                        return wl, head, tail, 0, tail - 1
+    return wl, head, tail, 1, -1
+
+
+@dataclass
+class CheckResult:
+    """Outcome of one check: ``ok`` plus what `InfillGrammar.example` needs to build a witness."""
+
+    ok: bool
+    nfa: PartialNFA | None = None
+    log: np.ndarray | None = None
+    found: int = -1
+    triples: int = 0
+    seconds: float = 0.0
+
+
+class InfillGrammar:
+    """A CFG normalised once for completability checks (see the module docstring).
+
+    Parameters
+    ----------
+    cfg : CFG
+        The grammar (IR).
+    dfas : dict, optional
+        ``terminal name -> ByteDFA``; built from the terminals' patterns when absent.
+    """
+
+    def __init__(self, cfg: CFG, dfas: dict | None = None, limits: InfillLimits | None = None):
+        self.cfg = cfg
+        self.limits = limits or InfillLimits()
+        terms = dict(cfg.terminals)
+        rules = [(r.lhs, tuple(r.rhs)) for r in cfg.rules]
+        used = {s for _, rhs in rules for s in rhs if s in terms} | set(cfg.ignore)
+        dfas = dict(dfas or {})
+        for name in sorted(used):
+            if name not in dfas:
+                from ..regex import Regex
+
+                t = terms[name]
+                try:
+                    dfas[name] = Regex(t.pattern, flags=t.flags).dfa
+                except InvalidSyntax as e:
+                    raise InvalidSyntax(f"terminal {name!r}: {e}") from e
+        tnames = sorted(used)
+        # --- 1. ignore terminals compiled into the grammar
+        start = cfg.start
+        if cfg.ignore:
+            igs = "<IGS>"
+            new = [(igs, ())] + [(igs, (igs, i)) for i in cfg.ignore]
+            wrapped = set()
+            for lhs, rhs in rules:
+                out = []
+                for s in rhs:
+                    if s in terms:
+                        out.append(f"<W:{s}>")
+                        wrapped.add(s)
+                    else:
+                        out.append(s)
+                new.append((lhs, tuple(out)))
+            for s in sorted(wrapped):
+                new.append((f"<W:{s}>", (s, igs)))
+            new.append(("<S'>", (igs, start)))
+            rules = new
+        else:
+            rules = rules + [("<S'>", (start,))]
+        start = "<S'>"
+        tnullable = {t: bool(dfas[t].accepting[0]) for t in tnames}
+        tnonempty = {t: bool((dfas[t].transitions >= 0).any()) for t in tnames}
+        # --- 2. generating / reachable, binarise, eliminate ε
+        rules = _prune(rules, start, lambda s: s in terms and (tnonempty[s] or tnullable[s]))
+        bin_rules = []
+        suffix: dict[tuple, str] = {}
+        work = list(rules)
+        i = 0
+        while i < len(work):
+            lhs, rhs = work[i]
+            i += 1
+            if len(rhs) > 2:
+                tail = rhs[1:]
+                nt = suffix.get(tail)
+                if nt is None:
+                    nt = suffix[tail] = f"<B{len(suffix)}>"
+                    work.append((nt, tail))
+                bin_rules.append((lhs, (rhs[0], nt)))
+            else:
+                bin_rules.append((lhs, rhs))
+        nullable = {t for t in tnames if tnullable[t]}
+        changed = True
+        while changed:
+            changed = False
+            for lhs, rhs in bin_rules:
+                if lhs not in nullable and all(s in nullable for s in rhs):
+                    nullable.add(lhs)
+                    changed = True
+        eps_free = set()
+        for lhs, rhs in bin_rules:
+            if len(rhs) == 1:
+                eps_free.add((lhs, rhs))
+            elif len(rhs) == 2:
+                b, c = rhs
+                eps_free.add((lhs, rhs))
+                if b in nullable:
+                    eps_free.add((lhs, (c,)))
+                if c in nullable:
+                    eps_free.add((lhs, (b,)))
+        eps_free = {(l, r) for l, r in eps_free if not (len(r) == 1 and r[0] == l)}
+        self.start_nullable = start in nullable
+        final_rules = _prune(sorted(eps_free), start, lambda s: s in terms and tnonempty[s])
+        # --- 3. tables
+        nts = sorted({l for l, _ in final_rules} | {start})
+        used_t = sorted({s for _, r in final_rules for s in r if s in terms})
+        self.symbols = used_t + [n for n in nts]
+        sid = {s: i for i, s in enumerate(self.symbols)}
+        self.n_terms = len(used_t)
+        self.n_syms = len(self.symbols)
+        self.S0 = sid[start]
+        self.empty_language = not any(l == start for l, _ in final_rules)
+        units = [(sid[l], sid[r[0]]) for l, r in final_rules if len(r) == 1]
+        bins = [(sid[l], sid[r[0]], sid[r[1]]) for l, r in final_rules if len(r) == 2]
+        NS = self.n_syms
+        self.u_ptr, (self.u_a,) = _csr(NS, [(b, (a,)) for a, b in units], 1)
+        left = sorted([(b, (a, c)) for a, b, c in bins])
+        right = sorted([(c, (a, b)) for a, b, c in bins])
+        self.l_ptr, (self.l_a, self.l_c) = _csr(NS, left, 2)
+        self.r_ptr, (self.r_a, self.r_b) = _csr(NS, right, 2)
+        # terminal DFAs concatenated
+        self.term_dfas = [dfas[t] for t in used_t]
+        total = sum(d.n_states for d in self.term_dfas)
+        trans = np.full((max(total, 1), 256), -1, dtype=np.int32)
+        acc = np.zeros(max(total, 1), dtype=np.bool_)
+        q0s = np.zeros(len(used_t), dtype=np.int32)
+        off = 0
+        for i, d in enumerate(self.term_dfas):
+            k = d.n_states
+            trans[off:off + k] = np.where(d.transitions >= 0, d.transitions + off, -1)
+            acc[off:off + k] = d.accepting
+            q0s[i] = off
+            off += k
+        self.trans, self.acc, self.q0s = trans, acc, q0s
+        self.tsyms = np.arange(len(used_t), dtype=np.int32)
+        asp = np.zeros(max(total, 1) + 1, dtype=np.int32)
+        asu: list[int] = []
+        for g in range(max(total, 1)):
+            succ = np.unique(trans[g][trans[g] >= 0])
+            asu.extend(succ.tolist())
+            asp[g + 1] = len(asu)
+        self.asp = asp
+        self.asu = np.asarray(asu, dtype=np.int32)
+        self.total_dfa_states = max(total, 1)
+        self.n_rules = len(final_rules)
+
+    # ------------------------------------------------------------------------------------------
+    def check(self, partial: Partial, limits: InfillLimits | None = None, *, keep_log: bool = False) -> CheckResult:
+        """Whether some completion of ``partial`` is a sentence of the grammar.
+
+        Raises `LimitExceeded` when a bound of ``limits`` is hit (never a guessed answer)."""
+        lim = limits or self.limits
+        t0 = time.perf_counter()
+        nfa = partial.nfa()
+        n = nfa.n
+        if self.start_nullable and nfa.final[0]:
+            return CheckResult(True, nfa, None, -2, 0, time.perf_counter() - t0)
+        if self.empty_language:
+            return CheckResult(False, nfa, None, -1, 0, time.perf_counter() - t0)
+        if n > lim.max_states:
+            raise LimitExceeded("max_states", lim.max_states, f"the partial output needs {n} NFA states")
+        W = (n + 63) >> 6
+        NS = self.n_syms
+        chart_bytes = 2 * NS * n * W * 8
+        if chart_bytes > lim.max_chart_bytes:
+            raise LimitExceeded("max_chart_bytes", lim.max_chart_bytes,
+                                f"{NS} symbols × {n} states need {chart_bytes} bytes")
+        fw = np.zeros((NS, n, W), dtype=np.uint64)
+        bw = np.zeros((NS, n, W), dtype=np.uint64)
+        wl = np.empty((4096, 5), dtype=np.int32)
+        visit = np.zeros((n, self.total_dfa_states), dtype=np.int64)
+        stk_cap = n * self.total_dfa_states + 1
+        stk_s = np.empty(stk_cap, dtype=np.int32)
+        stk_g = np.empty(stk_cap, dtype=np.int32)
+        wl, tail, status = _seed(n, nfa.ptr, nfa.dst, nfa.lab, nfa.loop, self.trans, self.acc,
+                                 self.asp, self.asu, self.q0s, self.tsyms, fw, bw, wl, 0,
+                                 lim.max_triples, _BITS, visit, stk_s, stk_g)
+        if status == _LIMIT:
+            raise LimitExceeded("max_triples", lim.max_triples, "terminal spans of the partial output")
+        head = 0
+        deadline = t0 + lim.time_s
+        chunk = 20_000
+        while True:
+            wl, head, tail, status, found = _run(W, fw, bw, wl, head, tail, chunk, lim.max_triples, _BITS,
+                                                 self.u_ptr, self.u_a, self.l_ptr, self.l_a, self.l_c,
+                                                 self.r_ptr, self.r_a, self.r_b, self.S0, nfa.final)
+            if status == _PAUSE:
+                if time.perf_counter() > deadline:
+                    raise LimitExceeded("time_s", lim.time_s, f"completability check ({tail} triples)")
+                chunk = min(chunk * 2, 1_000_000)
+                continue
+            if status == _LIMIT:
+                raise LimitExceeded("max_triples", lim.max_triples, "derived (state, symbol, state) triples")
+            break
+        ok = status == _FOUND
+        return CheckResult(ok, nfa, wl[:tail] if keep_log else None, found, tail, time.perf_counter() - t0)
+
+    # ------------------------------------------------------------------------------------------
+    def example(self, partial: Partial, limits: InfillLimits | None = None) -> bytes | None:
+        """One completion of ``partial`` in the grammar (bytes), or None when there is none."""
+        res = self.check(partial, limits, keep_log=True)
+        if not res.ok:
+            return None
+        if res.found == -2:
+            return b""
+        log = res.log
+        nfa = res.nfa
+        index = {(int(p), int(a), int(q)): i for i, (p, a, q, _, _) in enumerate(log.tolist())}
+        spans: list[tuple[int, int, int]] = []  # (terminal symbol, p, q) left to right
+        stack = [res.found]
+        while stack:
+            i = stack.pop()
+            p, a, q, x, y = (int(v) for v in log[i])
+            if x == -1 and y == -1:  # terminal seed
+                spans.append((a, p, q))
+            elif y == -1:  # unit A -> B
+                stack.append(index[(p, x, q)])
+            else:
+                m = x
+                if y >= 0:
+                    b, c = self._left_child(y), int(self.l_c[y])
+                else:
+                    b, c = int(self.r_b[-2 - y]), self._right_child(-2 - y)
+                # children (p, b, m) and (m, c, q); push right first so left pops first
+                stack.append(index[(m, c, q)])
+                stack.append(index[(p, b, m)])
+        out = [self._span_bytes(t, p, q, nfa) for t, p, q in spans]
+        return b"".join(out)
+
+    def _left_child(self, i: int) -> int:
+        # l tables are indexed by B (the left child): find the B whose CSR range holds i
+        return int(np.searchsorted(self.l_ptr, i, side="right") - 1)
+
+    def _right_child(self, i: int) -> int:
+        return int(np.searchsorted(self.r_ptr, i, side="right") - 1)
+
+    def _span_bytes(self, t: int, p: int, q: int, nfa: PartialNFA) -> bytes:
+        """A non-empty word of terminal ``t`` leading the NFA from ``p`` to ``q`` (BFS)."""
+        from collections import deque
+
+        g0 = int(self.q0s[t])
+        trans, acc = self.trans, self.acc
+        parent: dict = {}
+        dq = deque()
+
+        def moves(s, g):
+            if nfa.loop[s]:
+                row = trans[g]
+                seen = set()
+                for b in _PREFERRED + [x for x in range(256) if x not in _PREF_SET]:
+                    g2 = int(row[b])
+                    if g2 >= 0 and g2 not in seen:
+                        seen.add(g2)
+                        yield s, g2, b
+            for e in range(nfa.ptr[s], nfa.ptr[s + 1]):
+                d, lb = int(nfa.dst[e]), int(nfa.lab[e])
+                if lb == ANY:
+                    row = trans[g]
+                    seen = set()
+                    for b in _PREFERRED + [x for x in range(256) if x not in _PREF_SET]:
+                        g2 = int(row[b])
+                        if g2 >= 0 and g2 not in seen:
+                            seen.add(g2)
+                            yield d, g2, b
+                else:
+                    g2 = int(trans[g, lb])
+                    if g2 >= 0:
+                        yield d, g2, lb
+
+        for s2, g2, b in moves(p, g0):
+            if (s2, g2) not in parent:
+                parent[(s2, g2)] = (None, b)
+                dq.append((s2, g2))
+        while dq:
+            s, g = dq.popleft()
+            if s == q and acc[g]:
+                out = []
+                node = (s, g)
+                while node is not None:
+                    prev, b = parent[node]
+                    out.append(b)
+                    node = prev
+                return bytes(reversed(out))
+            for s2, g2, b in moves(s, g):
+                if (s2, g2) not in parent:
+                    parent[(s2, g2)] = ((s, g), b)
+                    dq.append((s2, g2))
+        raise AssertionError("span without a witness")  # pragma: no cover
+
+
+# bytes tried first when a witness may choose freely (readable output)
+_PREFERRED = [ord(c) for c in " 0aeE1x_\"-+.,:;()[]{}tnru"] + list(range(0x61, 0x7B)) + list(range(0x30, 0x3A))
+_PREFERRED = list(dict.fromkeys(_PREFERRED))
+_PREF_SET = set(_PREFERRED)
+
+
+def _prune(rules, start, term_ok):
+    """Rules whose symbols are all generating and reachable from ``start``."""
+    gen = set()
+    changed = True
+    while changed:
+        changed = False
+        for lhs, rhs in rules:
+            if lhs not in gen and all((s in gen) or term_ok(s) for s in rhs):
+                gen.add(lhs)
+                changed = True
+    rules = [(l, r) for l, r in rules if l in gen and all((s in gen) or term_ok(s) for s in r)]
+    reach = {start}
+    changed = True
+    while changed:
+        changed = False
+        for lhs, rhs in rules:
+            if lhs in reach:
+                for s in rhs:
+                    if s not in reach:
+                        reach.add(s)
+                        changed = True
+    return [(l, r) for l, r in rules if l in reach]
+
+
+def _csr(n: int, pairs: list, width: int):
+    """``pairs`` of (key, (v1, v2, ...)) → (ptr, (arrays...)), grouped by key."""
+    pairs = sorted(pairs)
+    ptr = np.zeros(n + 1, dtype=np.int32)
+    cols = [[] for _ in range(width)]
+    for k, vals in pairs:
+        ptr[k + 1] += 1
+        for j, v in enumerate(vals):
+            cols[j].append(v)
+    ptr = np.cumsum(ptr).astype(np.int32)
+    return ptr, tuple(np.asarray(c, dtype=np.int32) for c in cols)
