@@ -115,3 +115,18 @@ def as_numpy_bitmask(bitmask) -> np.ndarray:
                              "to the device (non_blocking) once per step")
         return bitmask.numpy()
     raise TypeError(f"bitmask must be a numpy array or a torch tensor, not {type(bitmask).__name__}")
+
+
+class Completable:
+    """Mixin for constraints that compile to grammars: infilling checks (`constrain.infill`)."""
+
+    def completable(self, partial, *, limits=None) -> bool:
+        """Whether some filling of ``partial``'s holes is in the language (sound; exact when hole
+        lengths are bounded). See `constrain.infill.completable`."""
+        from .infill import completable
+        return completable(self, partial, limits=limits)
+
+    def example_completion(self, partial, *, limits=None) -> bytes | None:
+        """One completion of ``partial`` in the language, or None."""
+        from .infill import example_completion
+        return example_completion(self, partial, limits=limits)

@@ -18,7 +18,7 @@ import weakref
 import numpy as np
 
 from ..errors import InvalidSyntax, TokenRejected
-from ..matcher import CompiledConstraint, Constraint, Matcher, as_numpy_bitmask
+from ..matcher import CompiledConstraint, Completable, Constraint, Matcher, as_numpy_bitmask
 from ..native import dfa_index
 from ..vocab import Vocabulary
 from .automata import ByteDFA, RegexLimits, build_dfa
@@ -41,7 +41,7 @@ def _stop_background_builds() -> None:
         t.join(timeout=5.0)
 
 
-class Regex(Constraint):
+class Regex(Completable, Constraint):
     """A regex constraint: the output must ``re.fullmatch`` ``pattern`` (Python ``re`` syntax).
 
     Parameters
@@ -87,7 +87,7 @@ class Regex(Constraint):
         return CompiledRegex(self, vocab)
 
 
-class CompiledRegex(CompiledConstraint):
+class CompiledRegex(Completable, CompiledConstraint):
     """A `Regex` compiled against a vocabulary: the DFA plus lazily built token rows."""
 
     def __init__(self, regex: Regex, vocab: Vocabulary):
