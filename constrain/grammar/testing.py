@@ -124,7 +124,8 @@ _POOL = (list("abcxyzABCXYZ019_ -+*/.,;:'\"\\()[]{}<>=!?#@$%&|^~`\t\n")
 
 
 def _in_set(ch: str, items, flags: int) -> bool:
-    cands = {ch, ch.lower(), ch.upper()} if flags & re.IGNORECASE else {ch}
+    cands = ({c for c in (ch, ch.lower(), ch.upper()) if len(c) == 1}  # 'ß'.upper() == 'SS'
+             if flags & re.IGNORECASE else {ch})
     for op, av in items:
         if op is _C.LITERAL and any(ord(c) == av for c in cands):
             return True
