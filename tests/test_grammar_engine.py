@@ -399,3 +399,199 @@ def test_masks_brute_force_shipped_grammars(smollm2_tokenizer, smollm2_vocab):
     c = Grammar.load("json").compile(smollm2_vocab)
     ids = smollm2_tokenizer.encode('[{"a": "\\u00e9x"}, 3]', add_special_tokens=False)
     _check_masks(c, ids, {3})
+
+
+# ----------------------------------------------------------------------------- mask caches, signatures
+def _small_vocab(seed: int, alphabet: str, n: int = 400) -> cn.Vocabulary:
+    """A vocabulary of short multi-lexeme tokens (every single byte, plus random strings)."""
+    rng = random.Random(seed)
+    toks = {c.encode() for c in alphabet}
+    for _ in range(20 * n):
+        if len(toks) >= n:
+            break
+        toks.add("".join(rng.choice(alphabet) for _ in range(rng.randint(2, 7))).encode())
+    return cn.Vocabulary.from_bytes([None] + sorted(toks), eos_ids=(0,))
+
+
+@pytest.mark.parametrize("name,alphabet", [
+    ("ambiguous_expr", "ab+() if12"), ("nullable", "xyz"), ("overlap", "abcdé"), ("palindrome", "ab"),
+    ("sql_like", "selctfromwhe ,*=1'"), ("left_list", "ab,"), ("right_list", "a0;"),
+])
+def test_masks_brute_force_small_vocab_all_steps(name, alphabet):
+    """Masks (cached or not, lexemes ending at any depth of a token) equal brute force at every
+    step of several sentences, on a vocabulary dense in multi-lexeme tokens."""
+    cfg = GRAMMARS[name]
+    sents = random_sentences(cfg, 6, seed=11, max_depth=5, max_len=30)
+    v = _small_vocab(len(name), "".join(sorted(set(alphabet + "".join(sents)))))
+    c = Grammar.from_cfg(cfg).compile(v)
+    ref = Grammar.from_cfg(cfg, limits=GrammarLimits(mask_cache_bytes=0)).compile(v)  # no mask cache
+    buf = np.zeros((1, v.words), dtype=np.int32)
+    buf2 = buf.copy()
+    for _rep in range(2):  # the second pass is served from the caches
+        for s in sents:
+            m, mr = c.matcher(), ref.matcher()
+            data = s.encode()
+            i = 0
+            while i < len(data):
+                m.fill_mask(buf)
+                mr.fill_mask(buf2)
+                exp = _brute(c, m)
+                got = bitmask_to_bool(buf, v.size)[0]
+                assert np.array_equal(got, exp), (name, s, i)
+                assert np.array_equal(buf, buf2)
+                # the longest token that is a prefix of the rest
+                t = max((k for k in range(1, v.size) if data[i:].startswith(v.token_bytes[k])),
+                        key=lambda k: len(v.token_bytes[k]))
+                assert m.allows(t)
+                m.advance(t)
+                mr.advance(t)
+                i += len(v.token_bytes[t])
+            assert m.is_accepting()
+    assert c._vc.hits > 0 and ref._vc.hits == 0 and ref._vc.mask_bytes == 0
+
+
+def test_signatures_and_transitions(smollm2_tokenizer, smollm2_vocab, json_grammar):
+    """Equal signatures for equivalent positions; a signature known for a path is propagated by
+    `step` (no re-signing); ``allows`` then answers from the cached mask, equal to brute force."""
+    c = json_grammar.compile(smollm2_vocab)
+    eng = c.engine
+    # positions after "[1, 2, " and after "[1, 2, 3, " have the same future
+    a = eng.feed([c._initial], b"[1, 2, ")
+    b = eng.feed([c._initial], b"[1, 2, 3, ")
+    assert eng.sig([c._initial] + a) == eng.sig([c._initial] + b)
+    assert eng.sig([c._initial] + a) != eng.sig([c._initial] + a[:-2])  # after "[1, 2"
+    ids = smollm2_tokenizer.encode('{"k": [1, 2], "v": "x"}', add_special_tokens=False)
+    m = c.matcher()
+    buf = np.zeros((1, smollm2_vocab.words), dtype=np.int32)
+    for t in ids:
+        m.fill_mask(buf)
+        m.advance(t)
+    m.fill_mask(buf)
+    m2 = c.matcher()
+    for k, t in enumerate(ids):
+        m2.advance(t)
+        assert m2._chart[-1]._sig is not None  # propagated through the byte transitions
+        nxt = ids[k + 1] if k + 1 < len(ids) else smollm2_tokenizer.eos_token_id
+        exp = _brute(c, m2)
+        f = m2.fork()
+        for tid in [nxt] + list(np.flatnonzero(exp)[:10]) + list(np.flatnonzero(~exp)[:10]):
+            assert f.allows(int(tid)) == bool(exp[tid])
+            if int(tid) not in c._eos:
+                assert f._mask is not None  # answered from the cached mask
+            f._mask = None
+
+
+def test_fork_rollback_with_cached_masks(smollm2_tokenizer, smollm2_vocab, sql_grammar):
+    c = sql_grammar.compile(smollm2_vocab)
+    tok = smollm2_tokenizer
+    buf = np.zeros((1, smollm2_vocab.words), dtype=np.int32)
+    base = tok.encode("SELECT name FROM", add_special_tokens=False)
+    m = c.matcher()
+    m.advance_many(base)
+    m.fill_mask(buf)
+    before = buf.copy()
+    f = m.fork()
+    f.advance_many(tok.encode(" singer WHERE", add_special_tokens=False))
+    m.advance_many(tok.encode(" (SELECT", add_special_tokens=False))
+    m.fill_mask(buf)  # diverged forks: each mask is its own
+    assert np.array_equal(bitmask_to_bool(buf, smollm2_vocab.size)[0], _brute(c, m))
+    ref = Grammar(SQL_LARK, limits=GrammarLimits(mask_cache_bytes=0)).compile(smollm2_vocab).matcher()
+    ref.advance_many(base + tok.encode(" singer WHERE", add_special_tokens=False))
+    f.fill_mask(buf)
+    buf2 = np.zeros_like(buf)
+    ref.fill_mask(buf2)
+    assert np.array_equal(buf, buf2)
+    m.rollback(len(m._hist) - len(base))
+    m.fill_mask(buf)
+    assert np.array_equal(buf, before)
+    f.rollback(2)
+    f.fill_mask(buf)
+    assert np.array_equal(buf, before)
+
+
+def test_mask_cache_bounded_and_per_vocabulary(tiny_vocab):
+    """A tiny cache budget still gives right masks (evictions); one Grammar compiled for two
+    vocabularies keeps separate caches."""
+    v = _small_vocab(3, "selctfromwhe ,*=1'abx")
+    row_bytes = v.words * 4
+    g = Grammar.from_cfg(GRAMMARS["sql_like"], limits=GrammarLimits(mask_cache_bytes=2 * row_bytes))
+    c = g.compile(v)
+    ct = g.compile(tiny_vocab)
+    buf = np.zeros((1, v.words), dtype=np.int32)
+    bt = np.zeros((1, tiny_vocab.words), dtype=np.int32)
+    for _rep in range(2):
+        for text in ("select a", "select a, b from t", "select * from t where x = 1"):
+            m = c.matcher()
+            for ch in text.encode():
+                m.fill_mask(buf)
+                assert np.array_equal(bitmask_to_bool(buf, v.size)[0], _brute(c, m))
+                assert c._vc.mask_bytes <= 2 * row_bytes
+                m.advance(v.token_bytes.index(bytes([ch])))
+            mt = ct.matcher()
+            mt.fill_mask(bt)
+            assert np.array_equal(bitmask_to_bool(bt, tiny_vocab.size)[0], _brute(ct, mt))
+    assert c._vc is not ct._vc and c._vc.misses > 2
+
+
+def test_literal_dfas_equal_regex_dfas():
+    """Literal terminals are built from per-character DFAs: the same language as the regex
+    engine's DFA of the escaped literal (Unicode case folding included)."""
+    from constrain.grammar.engine import _literal_dfa
+    from constrain.regex import Regex
+    from constrain.regex.automata import RegexLimits
+
+    def same(a, b):
+        seen, st = {(0, 0)}, [(0, 0)]
+        while st:
+            x, y = st.pop()
+            if bool(a.accepting[x]) != bool(b.accepting[y]):
+                return False
+            tx, ty = a.transitions[x], b.transitions[y]
+            if not np.array_equal(tx >= 0, ty >= 0):
+                return False
+            for c in np.flatnonzero(tx >= 0):
+                p = (int(tx[c]), int(ty[c]))
+                if p not in seen:
+                    seen.add(p)
+                    st.append(p)
+        return True
+
+    rl = RegexLimits()
+    for lit, fl in [("select", re.I), ("ks", re.I), ("Straße", re.I), ("(", 0), ("é日", re.I), ("||", 0),
+                    ("İi", re.I), ("a.b*", 0)]:
+        d = _literal_dfa(lit, fl, rl)
+        r = Regex(re.escape(lit), flags=fl).dfa
+        assert d is not None and d.n_states == r.n_states and same(d, r), lit
+    assert _literal_dfa("x", re.X, rl) is None
+
+
+@pytest.mark.parametrize("limits", [None, GrammarLimits(max_signatures=3, mask_cache_bytes=256)])
+def test_masks_brute_force_deep_token_chains(limits):
+    """Tokens made of many lexemes (runs of unary minus, parentheses): closures relocated from
+    templates and subtree contributions cached across masks equal brute force, including where
+    a lexeme deep in a token pops the parser back into the chart (``1))``)."""
+    cfg = _cfg("e", [("e", "UN e"), ("e", "LP e RP"), ("e", "NUM"), ("e", "e PLUS e")],
+               [_lit("UN", "-"), _lit("LP", "("), _lit("RP", ")"), _t("NUM", "[0-9]+"), _lit("PLUS", "+")])
+    toks = set()
+    for k in range(1, 13):
+        toks |= {b"-" * k, b"(" * k, b")" * k, b"-(" * k, b"(-" * k, b"1" + b")" * k, b"-" * k + b"1",
+                 b")" * k + b"+", b"+" + b"-" * k}
+    toks |= {b"1", b"2", b"3", b"+", b"12", b"-1)", b"1)+-("}
+    v = cn.Vocabulary.from_bytes([None] + sorted(toks), eos_ids=(0,))
+    c = Grammar.from_cfg(cfg, limits=limits).compile(v)  # tiny limits: tables cleared all along
+    buf = np.zeros((1, v.words), dtype=np.int32)
+    for _rep in range(2):
+        for text in (b"--(-(1))", b"((--1)+-(2))", b"-(-(-(-(1))))+((3))"):
+            m = c.matcher()
+            i = 0
+            while i < len(text):
+                m.fill_mask(buf)
+                assert np.array_equal(bitmask_to_bool(buf, v.size)[0], _brute(c, m)), (text, i)
+                t = max((k for k in range(1, v.size) if text[i:].startswith(v.token_bytes[k])),
+                        key=lambda k: len(v.token_bytes[k]))
+                m.advance(t)
+                i += len(v.token_bytes[t])
+            m.fill_mask(buf)
+            assert np.array_equal(bitmask_to_bool(buf, v.size)[0], _brute(c, m))
+            assert m.is_accepting()
+    assert limits is not None or (c._vc.contrib and c.engine._tm.next)

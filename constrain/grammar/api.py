@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from ..errors import LimitExceeded, TokenRejected
-from ..matcher import CompiledConstraint, Constraint, Matcher, as_numpy_bitmask
+from ..matcher import CompiledConstraint, Completable, Constraint, Matcher, as_numpy_bitmask
 from ..vocab import Vocabulary
 from .engine import Engine, GrammarLimits
 from .ir import CFG
@@ -22,7 +22,7 @@ from .ir import CFG
 __all__ = ["Grammar", "GrammarLimits", "CompiledGrammar", "GrammarMatcher"]
 
 
-class Grammar(Constraint):
+class Grammar(Completable, Constraint):
     """A context-free grammar constraint: the output must be a sentence of the grammar.
 
     Parameters
@@ -112,7 +112,7 @@ class Grammar(Constraint):
         return bool(chart[-1].accept)
 
 
-class CompiledGrammar(CompiledConstraint):
+class CompiledGrammar(Completable, CompiledConstraint):
     """A `Grammar` against a vocabulary. Thread-safe; caches token walks per lexer state.
 
     Compile cost: the token trie (cached by the vocabulary) and the walk for the initial lexer
@@ -127,12 +127,14 @@ class CompiledGrammar(CompiledConstraint):
         self._eos_ids = [int(e) for e in vocab.eos_ids]
         self._token_bytes = vocab.token_bytes
         self._initial = self.engine.initial()
+        self._vc = self.engine.vcache(vocab)
         L, _ = self._initial.lex()
         if L:
-            self.engine.root_walk(vocab, L)
+            self.engine.root_walk(vocab, L, self._vc)
         eos_row = np.zeros(vocab.words, dtype=np.int32)
         self._set_eos(eos_row)
         self._eos_row = eos_row
+        self._eos_row.flags.writeable = False
 
     def _set_eos(self, row: np.ndarray) -> None:
         for e in self._eos_ids:
@@ -141,10 +143,14 @@ class CompiledGrammar(CompiledConstraint):
     def memory_bytes(self) -> int:
         """Approximate bytes held by the terminal DFAs and the cached token walks."""
         e = self.engine
-        n = e.trans.nbytes + e.acc.nbytes
-        stack = list(e._roots.values())
+        n = e.trans.nbytes + e.acc.nbytes + self._vc.mask_bytes
+        stack = list(self._vc.roots.values())
+        seen = set()
         while stack:
             w = stack.pop()
+            if id(w) in seen:  # sub-walks are shared between groups with the same nodes
+                continue
+            seen.add(id(w))
             n += (w.row.nbytes if w.row is not None else 0) + (w.idx.nbytes + w.val.nbytes if w.idx is not None else 0)
             for g in w.groups:
                 n += g.nodes.nbytes
@@ -154,14 +160,36 @@ class CompiledGrammar(CompiledConstraint):
     def matcher(self) -> "GrammarMatcher":
         return GrammarMatcher(self)
 
+    def _mask_of(self, chart: list, deadline: float) -> np.ndarray:
+        """The (read-only, shared) mask row of ``chart``'s last position, EOS bits included:
+        from the per-signature cache, else computed and cached."""
+        e = self.engine
+        vc = self._vc
+        sig = e.sig(chart)
+        r = vc.masks.get(sig)
+        if r is not None:
+            vc.hits += 1
+            return r
+        vc.misses += 1
+        r = np.empty(self.vocab.words, dtype=np.int32)
+        e.fill_row(self.vocab, chart, r, deadline, vc)
+        if chart[-1].accept:
+            r |= self._eos_row
+        r.flags.writeable = False
+        with e._lock:
+            if sig not in vc.masks and vc.reserve(r.nbytes, e.limits.mask_cache_bytes):
+                vc.masks[sig] = r
+        return r
+
 
 class GrammarMatcher(Matcher):
     """Per-sequence grammar state: the byte-level Earley chart and a token history.
 
     Costs: ``advance`` / ``allows`` feed the token's bytes (a scan step per byte, an Earley closure
-    where a lexeme may end); ``allows`` first tests the cached mask of this position or the
-    context-independent row of the current lexer state. ``fill_mask``: see
-    `engine.Engine.fill_row`. ``fork``: O(bytes so far) list copy. ``rollback``: truncation.
+    where a lexeme may end); ``allows`` first tests the mask of this position if cached (masks are
+    cached per chart signature, `engine.Engine.sig`, shared by all matchers of the compiled
+    grammar) or the context-independent row of the current lexer state. ``fill_mask``: a cached
+    mask copy, else `engine.Engine.fill_row`. ``fork``: O(bytes so far) list copy. ``rollback``: truncation.
     """
 
     __slots__ = ("_c", "_chart", "_hist", "_done", "_mask", "_total", "vocab")
@@ -204,9 +232,14 @@ class GrammarMatcher(Matcher):
         m = self._mask
         if m is not None and m[0] == len(self._hist):
             return bool((int(m[1][token_id >> 5]) >> (token_id & 31)) & 1)
-        E = self._chart[-1]
-        L = E.lex()[0]
-        w = c.engine._roots.get(L)
+        chart = self._chart
+        E = chart[-1]
+        # a cached mask when this set's signature is known already (signing it is fill_mask's job)
+        r = c._vc.masks.get(E._sig) if E._sig is not None else None
+        if r is not None:
+            self._mask = (len(self._hist), r)
+            return bool((int(r[token_id >> 5]) >> (token_id & 31)) & 1)
+        w = c._vc.roots.get(E.lex()[0])
         if w is not None and (int(w.row[token_id >> 5]) >> (token_id & 31)) & 1:
             return True
         return self._feed(token_id, self._deadline()) is not None
@@ -218,12 +251,13 @@ class GrammarMatcher(Matcher):
         if self._done:
             bitmask[row] = c._eos_row
             return
-        buf = np.empty(c.vocab.words, dtype=np.int32)
-        c.engine.fill_row(c.vocab, self._chart, buf, self._deadline())
-        if self._chart[-1].accept:
-            buf |= c._eos_row
-        self._mask = (len(self._hist), buf)
-        bitmask[row] = buf
+        m = self._mask
+        if m is not None and m[0] == len(self._hist):
+            r = m[1]
+        else:
+            r = c._mask_of(self._chart, self._deadline())
+            self._mask = (len(self._hist), r)
+        bitmask[row] = r
 
     def advance(self, token_id: int) -> None:
         token_id = int(token_id)

@@ -25,17 +25,31 @@ For a set ``E`` let ``L`` be its distinct DFA states (the *lexer state*). One nu
 token trie with ``L`` (cached per ``L``) gives the *context-independent* tokens (every byte keeps
 some partial lexeme alive: allowed, no parser needed) and the *completion nodes*: trie nodes where
 some lexeme may end with a subtree where the pure lexer path dies. For each group of completion
-nodes with the same accepting lexemes and depth, the parser completes those lexemes once
-(`Engine.close`), and the subtree is walked again with the newly predicted lexemes, recursively.
-Because Earley closure distributes over unions of items at one position (given the earlier sets),
-the union of these walks is exactly the set of tokens whose bytes keep the chart alive; the tests
-compare it with brute force over whole vocabularies. The walks below a completion node are cached
-per (node group, new lexer state) as sparse rows, so the per-mask Python work is one closure per
-distinct (accepting lexemes, depth) group.
+nodes with the same accepting lexemes (at any depth of the token: the closure does not depend on
+where the lexeme ends), the parser completes those lexemes once (`Engine.close`, at a *virtual*
+position after the chart), and the subtrees are walked again with the newly predicted lexemes,
+recursively. Because Earley closure distributes over unions of items at one position (given the
+earlier sets), the union of these walks is exactly the set of tokens whose bytes keep the chart
+alive; the tests compare it with brute force over whole vocabularies.
+
+Caches (per vocabulary in `_VCache`, bounded by `GrammarLimits`):
+
+* walks: root walks per ``L``; sub-walks per (completion node set, new lexer state), shared by
+  every walk that reaches the same nodes;
+* whole masks per chart *signature* (`Engine.sig`): a canonical id of a set's future (its live
+  items with origins replaced by the signatures of the sets there), so equal signatures have
+  equal masks. Signatures propagate along bytes through a transition table (``(sig, byte) ->
+  sig``), so on known paths ``allows`` is a bit test of the cached mask;
+* lexemes nested deep inside one token (a token of 64 unary minus signs is 64 closures):
+  `_Templates` interns virtual sets by relative content when their closure read only their parent
+  set and their items do not reach into the chart; the next closure from the same template is
+  relocated, and when a whole subtree only read parents, its contribution to the mask is cached
+  per (node set, template) across masks.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -67,6 +81,10 @@ class GrammarLimits:
         Wall-clock budget of one ``fill_mask`` (checked between parser steps) and one ``allows``.
     regex_max_dfa_states : int
         Per-terminal DFA construction bound (passed to `constrain.regex.RegexLimits`).
+    max_signatures : int
+        Size of the table interning chart-set signatures (cleared when full; ids stay unique).
+    mask_cache_bytes : int
+        Memory for whole masks cached per chart signature, per vocabulary (cleared when full).
     """
 
     max_dfa_states: int = 200_000
@@ -75,6 +93,68 @@ class GrammarLimits:
     max_items_total: int = 20_000_000
     mask_time_budget_s: float = 2.0
     regex_max_dfa_states: int = 50_000
+    max_signatures: int = 1_000_000
+    mask_cache_bytes: int = 64 << 20
+
+
+class _ChainDFA:
+    """A literal's DFA (same interface as `constrain.regex.automata.ByteDFA`)."""
+
+    __slots__ = ("transitions", "accepting")
+
+    def __init__(self, transitions, accepting):
+        self.transitions = transitions
+        self.accepting = accepting
+
+    @property
+    def n_states(self) -> int:
+        return int(self.transitions.shape[0])
+
+
+_CHAR_DFAS: dict = {}  # (char, flags) -> (transitions, accepting-state index): tiny, bounded by use
+
+
+def _literal_dfa(lit: str, flags: int, rl):
+    """The minimal DFA of a literal, glued from the (cached) DFAs of its characters: each one is
+    the regex engine's own DFA of that escaped character (so case folding is exactly the regex
+    engine's), a prefix-free language with one final state without transitions, which becomes the
+    start of the next character's. Saves one regex compilation per keyword. None when the flags
+    are not 0 / IGNORECASE (the caller falls back to the regex engine)."""
+    from ..regex import Regex
+
+    if flags & ~re.IGNORECASE:
+        return None
+    parts = []
+    for ch in lit:
+        key = (ch, flags)
+        d = _CHAR_DFAS.get(key)
+        if d is None:
+            dfa = Regex(re.escape(ch), flags=flags, limits=rl).dfa
+            tr = dfa.transitions
+            fin = np.flatnonzero(dfa.accepting)
+            if len(fin) != 1 or (tr[fin[0]] >= 0).any() or dfa.accepting[0]:
+                return None
+            d = (tr, int(fin[0]))
+            if len(_CHAR_DFAS) < 4096:
+                _CHAR_DFAS[key] = d
+        parts.append(d)
+    n = sum(tr.shape[0] - 1 for tr, _ in parts) + 1
+    trans = np.full((n, 256), -1, dtype=np.int32)
+    off = 0
+    for tr, fin in parts:
+        k = tr.shape[0]
+        # local state s -> off + rank of s among the non-final states; the final -> next start
+        loc = np.empty(k, dtype=np.int32)
+        nonfin = [s for s in range(k) if s != fin]
+        for r, s in enumerate(nonfin):
+            loc[s] = off + r
+        loc[fin] = off + k - 1
+        sub = tr[nonfin]
+        trans[off:off + k - 1] = np.where(sub >= 0, loc[np.maximum(sub, 0)], -1)
+        off += k - 1
+    acc = np.zeros(n, dtype=np.bool_)
+    acc[n - 1] = True
+    return _ChainDFA(trans, acc)
 
 
 class ESet:
@@ -86,7 +166,7 @@ class ESet:
     a size for the limits.
     """
 
-    __slots__ = ("pos", "scan", "N", "waiting", "accept", "n_items", "_lex")
+    __slots__ = ("pos", "scan", "N", "waiting", "accept", "n_items", "_lex", "_sig", "_b", "_tmpl")
 
     def __init__(self, pos, scan, N=None, waiting=None, accept=False, n_items=0):
         self.pos = pos
@@ -96,6 +176,9 @@ class ESet:
         self.accept = accept
         self.n_items = n_items + len(scan)
         self._lex = None
+        self._sig = None  # canonical id of this set's future (see Engine.sig), computed lazily
+        self._b = -1  # the byte read to reach this set (-1 at position 0)
+        self._tmpl = None  # virtual sets of a mask computation: template id (see _Templates)
 
     @property
     def alive(self) -> bool:
@@ -114,15 +197,45 @@ class ESet:
 
 
 class _Group:
-    """Completion nodes of one walk sharing (accepting sources, relative depth)."""
+    """Completion nodes of one walk sharing their accepting sources (at any depth: the parser's
+    closure after completing the same lexemes does not depend on where in the token they end)."""
 
-    __slots__ = ("srcs", "depth", "nodes", "sub")
+    __slots__ = ("srcs", "nodes", "sub")
 
-    def __init__(self, srcs, depth, nodes):
+    def __init__(self, srcs, nodes, sub=None):
         self.srcs = srcs
-        self.depth = depth
         self.nodes = nodes
-        self.sub: dict = {}  # new lexer state L2 -> _Walk
+        # new lexer state L2 -> _Walk of these nodes' subtrees; shared by every group with the
+        # same nodes (`_VCache.subs`): e.g. the node "--" is reached under many lexer states
+        self.sub: dict = {} if sub is None else sub
+
+
+class _VCache:
+    """Per-vocabulary caches of one engine: root walks per lexer state, and whole masks per
+    chart signature (bounded by ``GrammarLimits.mask_cache_bytes``; cleared when full)."""
+
+    __slots__ = ("vocab", "roots", "subs", "masks", "contrib", "mask_bytes", "hits", "misses")
+
+    def __init__(self, vocab):
+        self.vocab = vocab
+        self.roots: dict = {}
+        self.subs: dict = {}  # completion node ids (bytes) -> {L2: _Walk}
+        self.masks: dict = {}
+        self.contrib: dict = {}  # (id of a node set's sub dict, template id) -> (idx, val)
+        self.mask_bytes = 0
+        self.hits = self.misses = 0
+
+    def reserve(self, nbytes: int, budget: int) -> bool:
+        """Account ``nbytes`` more cached rows; when over ``budget`` clear every cached row first.
+        False when one row alone exceeds the budget (then it is not cached)."""
+        if nbytes > budget:
+            return False
+        if self.mask_bytes + nbytes > budget:
+            self.masks.clear()
+            self.contrib.clear()
+            self.mask_bytes = 0
+        self.mask_bytes += nbytes
+        return True
 
 
 class _Walk:
@@ -177,10 +290,12 @@ class Engine:
         dfas = []
         for n in tnames:
             t = terms[n]
-            try:
-                dfa = Regex(t.pattern, flags=t.flags, limits=rl).dfa
-            except InvalidSyntax as e:
-                raise InvalidSyntax(f"terminal {n!r}: {e}") from e
+            dfa = _literal_dfa(t.literal, t.flags, rl) if t.literal and t.pattern == re.escape(t.literal) else None
+            if dfa is None:
+                try:
+                    dfa = Regex(t.pattern, flags=t.flags, limits=rl).dfa
+                except InvalidSyntax as e:
+                    raise InvalidSyntax(f"terminal {n!r}: {e}") from e
             dfas.append(dfa)
         total = sum(d.n_states for d in dfas)
         if total > limits.max_dfa_states:
@@ -338,12 +453,18 @@ class Engine:
             clo[a] = frozenset(seen2)
         self.clo = clo
         self.direct_terms = direct_terms
+        # all terminals predicted with a nonterminal (through its prediction closure)
+        self._pterms = {a: frozenset(t for z in c for t in direct_terms.get(z, ())) for a, c in clo.items()}
         self.wait_on = wait_on
         self.start_accepts_empty = nullable[self.start_sym]
         # mask caches (shared by matchers; lock for the dict updates)
         self._lock = threading.Lock()
-        self._roots: dict[tuple, _Walk] = {}
+        self._vcaches: dict[int, _VCache] = {}
         self._n_lexer_states = 0
+        self._sig_table: dict = {}
+        self._sig_trans: dict = {}  # (signature << 8 | byte) -> signature of the next set
+        self._tm = _Templates()
+        self._sig_next = 0
 
     # ------------------------------------------------------------------ Earley core
     def initial(self) -> ESet:
@@ -359,7 +480,7 @@ class Engine:
         dr_lhs = self.dr_lhs
         nullable = self.nullable
         clo = self.clo
-        direct_terms = self.direct_terms
+        pterms = self._pterms
         wait_on = self.wait_on
         q0 = self.q0
         start_sym = self.start_sym
@@ -375,17 +496,17 @@ class Engine:
         def predict_nt(y):
             nonlocal N
             if N is None:
-                N = set()
-            elif y in N:
+                N = set(clo[y])
+            elif y in N:  # N is a union of closures, so clo[y] is in it already
                 return
-            new = clo[y] - N
-            N |= new
-            for z in new:
-                for t in direct_terms[z]:
-                    if t not in pred_terms:
-                        pred_terms.add(t)
-                        if live[q0[t]]:
-                            scan.append((q0[t], pos))
+            else:
+                N |= clo[y]
+            nt = pterms[y] - pred_terms
+            if nt:
+                pred_terms.update(nt)
+                for t in nt:
+                    if live[q0[t]]:
+                        scan.append((q0[t], pos))
 
         def complete(sym, o):
             src = lookup(o)
@@ -469,8 +590,14 @@ class Engine:
                     else:
                         comps.append((self._term_of_list[g2], o))
         if comps is None:
-            return ESet(prev.pos + 1, newscan)
-        return self.close(prev.pos + 1, newscan, comps, lookup)
+            E = ESet(prev.pos + 1, newscan)
+        else:
+            E = self.close(prev.pos + 1, newscan, comps, lookup)
+        E._b = b
+        s = prev._sig
+        if s is not None:  # same future before, same byte: same future after
+            E._sig = self._sig_trans.get((s << 8) | b)
+        return E
 
     def feed(self, chart: list, data: bytes, deadline: float | None = None) -> list | None:
         """Sets after reading ``data`` on top of ``chart`` (not modified), or None when dead."""
@@ -492,14 +619,16 @@ class Engine:
         return out
 
     # ------------------------------------------------------------------ masks
-    def _walk(self, vocab, L: tuple, starts: np.ndarray, dense: bool) -> _Walk:
+    def _walk(self, vocab, L: tuple, starts: np.ndarray, dense: bool, vc: _VCache) -> _Walk:
         from ..native.grammar_kernels import walk_lexer
 
         t = vocab.trie
         nn = t.n_nodes
+        if not dense:  # completion nodes lie in the starts' subtrees
+            nn = min(nn, int(t.node_subtree[starts].sum()))
         lex = np.asarray(L, dtype=np.int32)
         row = np.zeros(vocab.words, dtype=np.int32)
-        cap_src = max(4 * nn, 1024)
+        cap_src = max(min(4 * nn, nn * len(L)), 1024)
         while True:
             cnode = np.empty(nn + 1, dtype=np.int32)
             cdepth = np.empty(nn + 1, dtype=np.int32)
@@ -521,13 +650,22 @@ class Engine:
             for c in range(nc):
                 if cn[c] < 0:
                     continue
-                key = (tuple(cs[cp[c]:cp[c + 1]]), cd[c])
+                key = tuple(cs[cp[c]:cp[c + 1]])
                 lst = groups.get(key)
                 if lst is None:
                     groups[key] = [cn[c]]
                 else:
                     lst.append(cn[c])
-        gl = tuple(_Group(k[0], k[1], np.asarray(v, dtype=np.int32)) for k, v in groups.items())
+        gl = []
+        subs = vc.subs
+        for k, v in groups.items():
+            arr = np.asarray(v, dtype=np.int32)
+            key = arr.tobytes()
+            sub = subs.get(key)
+            if sub is None:
+                sub = subs.setdefault(key, {})
+            gl.append(_Group(k, arr, sub))
+        gl = tuple(gl)
         if dense:
             return _Walk(row=row, groups=gl)
         idx = np.flatnonzero(row).astype(np.int64)
@@ -539,70 +677,293 @@ class Engine:
             raise LimitExceeded("max_lexer_states", self.limits.max_lexer_states,
                                 "distinct lexer states met by this grammar's masks")
 
-    def root_walk(self, vocab, L: tuple) -> _Walk:
-        """The cached walk of the whole trie with lexer state ``L`` (context-independent row)."""
-        w = self._roots.get(L)
-        if w is None:
-            w = self._walk(vocab, L, np.zeros(1, dtype=np.int32), dense=True)
+    def vcache(self, vocab) -> _VCache:
+        """The caches of this engine for ``vocab`` (token walks depend on the vocabulary)."""
+        vc = self._vcaches.get(id(vocab))
+        if vc is None or vc.vocab is not vocab:
             with self._lock:
-                if L not in self._roots:
+                vc = self._vcaches.get(id(vocab))
+                if vc is None or vc.vocab is not vocab:
+                    vc = self._vcaches[id(vocab)] = _VCache(vocab)
+        return vc
+
+    def root_walk(self, vocab, L: tuple, vc: _VCache | None = None) -> _Walk:
+        """The cached walk of the whole trie with lexer state ``L`` (context-independent row)."""
+        if vc is None:
+            vc = self.vcache(vocab)
+        w = vc.roots.get(L)
+        if w is None:
+            w = self._walk(vocab, L, np.zeros(1, dtype=np.int32), dense=True, vc=vc)
+            with self._lock:
+                if L not in vc.roots:
                     self._count_lexer_state()
-                    self._roots[L] = w
-                w = self._roots[L]
+                    vc.roots[L] = w
+                w = vc.roots[L]
         return w
 
-    def fill_row(self, vocab, chart: list, row: np.ndarray, deadline: float) -> None:
+    # ------------------------------------------------------------------ signatures
+    def sig(self, chart: list, i: int = -1) -> int:
+        """A canonical id of ``chart[i]``'s *future*: two sets with the same id accept the same
+        continuations (so have the same mask and the same ``accept``). The id interns the set's
+        live items (scan items, waiting items, predicted nonterminals, accept) with every origin
+        replaced by the id of the set there (the set itself by -1); ids are never reused (the
+        intern table may be cleared, then equal content just gets a fresh id). Computed lazily,
+        stored on the set; cost O(items of the sets not yet signed that ``chart[i]`` reaches)."""
+        if i < 0:
+            i += len(chart)
+        E = chart[i]
+        s = E._sig
+        if s is not None:
+            return s
+        # sign, in increasing position order, the unsigned sets reachable through origins, and
+        # the unsigned run just before i (so that the byte transitions between signatures are
+        # recorded: `step` then signs sets on known paths for a dict lookup per byte)
+        todo = [i]
+        need = {i}
+        j = i - 1
+        while j >= 0 and chart[j]._sig is None:
+            need.add(j)
+            todo.append(j)
+            j -= 1
+        k = 0
+        while k < len(todo):
+            p = todo[k]
+            k += 1
+            for o in self._origins(chart[p]):
+                if o != p and o not in need and chart[o]._sig is None:
+                    need.add(o)
+                    todo.append(o)
+        tr = self._sig_trans
+        for p in sorted(need):
+            self._sign(chart, p)
+            P = chart[p]
+            if p > 0 and P._b >= 0:
+                q = chart[p - 1]._sig
+                if q is not None:
+                    if len(tr) >= self.limits.max_signatures:
+                        tr.clear()  # ids are never reused, so every entry stays true; just bounded
+                    tr[(q << 8) | P._b] = P._sig
+        return E._sig
+
+    @staticmethod
+    def _origins(E: ESet):
+        out = {o for _, o in E.scan}
+        if E.waiting:
+            for lst in E.waiting.values():
+                for _, o in lst:
+                    out.add(o)
+        return out
+
+    def _sign(self, chart: list, p: int) -> None:
+        E = chart[p]
+        cache: dict = {}
+
+        def m(o):
+            if o == p:
+                return -1
+            r = cache.get(o)
+            if r is None:
+                r = cache[o] = chart[o]._sig
+            return r
+
+        scan = frozenset((g, m(o)) for g, o in E.scan)
+        if E.waiting:
+            wt = frozenset((dr, m(o)) for lst in E.waiting.values() for dr, o in lst)
+        else:
+            wt = None
+        key = (scan, wt, frozenset(E.N) if E.N else None, E.accept)
+        tab = self._sig_table
+        s = tab.get(key)
+        if s is None:
+            with self._lock:
+                s = tab.get(key)
+                if s is None:
+                    if len(tab) >= self.limits.max_signatures:
+                        tab.clear()
+                    self._sig_next += 1
+                    s = tab[key] = self._sig_next
+        E._sig = s
+
+    # ------------------------------------------------------------------ masks
+    def fill_row(self, vocab, chart: list, row: np.ndarray, deadline: float,
+                 vc: _VCache | None = None) -> None:
         """Write into ``row`` (int32 words, zeroed here) the tokens whose bytes keep ``chart``
-        alive (EOS bits are the caller's). Cost: one cached root walk + per completion group one
-        parser closure and a (cached) subtree walk."""
+        alive (EOS bits are the caller's). Cost: one cached root walk + per completion group
+        (accepting lexemes at any depth of the token) one parser closure and a cached subtree
+        walk, recursively for lexemes ending further inside the token.
+
+        The sets made for lexemes ending inside a token are put at *virtual* positions
+        ``len(chart)``, ``len(chart) + 1``, ... (one per nesting level): the parser only compares
+        positions, so where in the token a lexeme ends does not matter."""
+        if vc is None:
+            vc = self.vcache(vocab)
         E = chart[-1]
         L, origins = E.lex()
         if not L:
             row[:] = 0
             return
-        root = self.root_walk(vocab, L)
+        root = self.root_walk(vocab, L, vc)
         row[:] = root.row
         if not root.groups:
             return
         term_of = self._term_of_list
         n0 = len(chart)
+        chain: list = []
+        tm = self._tm
+        if len(tm.ids) > self.limits.max_signatures:
+            with self._lock:  # a fresh table (a concurrent mask keeps the old one); ids go on
+                tm = self._tm = _Templates(tm.n)
+                vc.contrib.clear()
 
-        def base_lookup(p):
-            return chart[p]
+        def lookup(p):
+            if p < n0:
+                return chart[p]
+            S = chain[p - n0]
+            return S if S.scan is not None else tm.materialize(S)
 
         for grp in root.groups:
             comps = [(term_of[L[j]], o) for j in grp.srcs for o in origins[j]]
-            S = self.close(E.pos + grp.depth, [], comps, base_lookup)
+            S = self.close(n0, [], comps, lookup)
             if S.scan:
-                self._sub(vocab, grp, S, base_lookup, row, deadline)
+                chain.append(S)
+                self._sub(vocab, vc, grp, S, lookup, chain, row, deadline, n0, tm)
+                chain.pop()
         if time.perf_counter() > deadline:
             raise LimitExceeded("mask_time_budget_s", self.limits.mask_time_budget_s,
                                 f"computing one mask at byte {n0 - 1}")
 
-    def _sub(self, vocab, grp: _Group, S: ESet, lookup, row, deadline):
-        L2 = tuple(sorted({g for g, _ in S.scan}))
+    def _sub(self, vocab, vc, grp: _Group, S: ESet, lookup, chain, row, deadline, n0, tm) -> bool:
+        """OR into ``row`` the tokens below ``grp``'s nodes allowed from the virtual set ``S``
+        (lexemes completed there), recursively. Returns whether every closure below read only
+        its parent set ("pure"): then, for a templated ``S``, what was added is a function of
+        (``grp``'s nodes, ``S``'s template) and is cached across masks in ``vc.contrib``."""
+        tid = S._tmpl
+        if tid is not None:
+            ck = (id(grp.sub), tid)
+            hit = vc.contrib.get(ck)
+            if hit is not None:
+                if len(hit[0]):
+                    row[hit[0]] |= hit[1]
+                return True
+            out = row
+            row = np.zeros_like(out)
+            L2 = tm.lex[tid]
+        else:
+            L2 = tuple(sorted({g for g, _ in S.scan}))
         w = grp.sub.get(L2)
         if w is None:
-            w = self._walk(vocab, L2, grp.nodes, dense=False)
+            w = self._walk(vocab, L2, grp.nodes, dense=False, vc=vc)
             with self._lock:
                 if L2 not in grp.sub:
                     self._count_lexer_state()
                     grp.sub[L2] = w
         if len(w.idx):
             row[w.idx] |= w.val
-        if not w.groups:
-            return
-        if time.perf_counter() > deadline:
-            raise LimitExceeded("mask_time_budget_s", self.limits.mask_time_budget_s,
-                                "computing one mask")
-        term_of = self._term_of_list
-        pos = S.pos
+        pure = True
+        if w.groups:
+            if time.perf_counter() > deadline:
+                raise LimitExceeded("mask_time_budget_s", self.limits.mask_time_budget_s,
+                                    "computing one mask")
+            term_of = self._term_of_list
+            pos = S.pos
+            for g2 in w.groups:
+                terms = frozenset([term_of[L2[j]] for j in g2.srcs])
+                ctid = tm.next.get((tid, terms)) if tid is not None else None
+                if ctid is not None:
+                    if not tm.lex[ctid]:
+                        continue
+                    S2 = tm.lazy(ctid, pos + 1)  # its content is made only if a closure reads it
+                else:
+                    reads = set()
 
-        def lk(p):
-            return S if p == pos else lookup(p)
+                    def lk(o, reads=reads):
+                        reads.add(o)
+                        return lookup(o)
 
-        for g2 in w.groups:
-            comps = [(term_of[L2[j]], pos) for j in g2.srcs]
-            S2 = self.close(pos + g2.depth, [], comps, lk)
-            if S2.scan:
-                self._sub(vocab, g2, S2, lk, row, deadline)
+                    S2 = self.close(pos + 1, [], [(t, pos) for t in terms], lk)
+                    if reads <= {pos}:  # S2 is a function of S's content and terms only
+                        ctid = tm.intern(S2, n0)
+                        if tid is not None and ctid is not None:
+                            tm.next[(tid, terms)] = ctid
+                    else:
+                        pure = False
+                if S2.scan is None or S2.scan:
+                    chain.append(S2)
+                    pure = self._sub(vocab, vc, g2, S2, lookup, chain, row, deadline, n0, tm) and pure
+                    chain.pop()
+        if tid is not None:
+            if pure:
+                idx = np.flatnonzero(row)
+                val = row[idx]
+                with self._lock:
+                    if vc.reserve(idx.nbytes + val.nbytes + 64, self.limits.mask_cache_bytes):
+                        vc.contrib[ck] = (idx, val)
+            out |= row
+        return pure
+
+
+class _Templates:
+    """Memo of parser closures along lexemes ending deeper and deeper inside one token (e.g. a
+    token of 64 unary minus signs: 64 nested closures). A virtual set (made during a mask) whose
+    closure read only its parent set, and whose items reference only virtual sets (not the
+    chart), is interned by its *relative* content (origins as offsets from its own position);
+    its id is kept in the set's ``_tmpl`` slot. Completing the same terminals from a set of the
+    same template gives a set of the same relative content: it is relocated instead of computed
+    (lazily: only when a closure reads it). Engine-wide (vocabulary independent); ids are never
+    reused (a fresh table replaces this one when it grows over ``GrammarLimits.max_signatures``)."""
+
+    __slots__ = ("ids", "store", "next", "lex", "n")
+
+    def __init__(self, n: int = 0):
+        self.ids: dict = {}
+        self.store: dict = {}
+        self.next: dict = {}  # (template id, frozenset of terminals completed) -> template id
+        self.lex: dict = {}  # template id -> its lexer state
+        self.n = n  # last id given (a fresh table goes on from the old one's)
+
+    def intern(self, S: ESet, n0: int) -> int | None:
+        """The template id of virtual set ``S`` (virtual positions start at ``n0``), or None when
+        an item of ``S`` has its origin in the chart."""
+        p = S.pos
+        for _, o in S.scan:
+            if o < n0:
+                return None
+        if S.waiting:
+            for lst in S.waiting.values():
+                for _, o in lst:
+                    if o < n0:
+                        return None
+        scan = tuple(sorted({(g, o - p) for g, o in S.scan}))
+        wt = tuple(sorted((sym, tuple(sorted({(dr, o - p) for dr, o in lst})))
+                          for sym, lst in S.waiting.items())) if S.waiting else ()
+        N = frozenset(S.N) if S.N else None
+        key = (scan, wt, N, S.accept)
+        tid = self.ids.get(key)
+        if tid is None:
+            self.n += 1
+            tid = self.ids.setdefault(key, self.n)
+            self.store[tid] = (scan, wt, N, S.accept, S.n_items - len(S.scan))
+            self.lex[tid] = tuple(sorted({g for g, _ in S.scan}))
+        S._tmpl = tid
+        return tid
+
+    def lazy(self, tid: int, q: int) -> ESet:
+        """A set of template ``tid`` at position ``q``, its content left to `materialize`."""
+        E = ESet.__new__(ESet)
+        E.pos = q
+        E.scan = None
+        E._lex = E._sig = None
+        E._b = -1
+        E._tmpl = tid
+        return E
+
+    def materialize(self, E: ESet) -> ESet:
+        scan, wt, N, accept, n = self.store[E._tmpl]
+        q = E.pos
+
+        E.waiting = {sym: [(dr, q + r) for dr, r in lst] for sym, lst in wt} if wt else None
+        E.scan = [(g, q + r) for g, r in scan]
+        E.N = N
+        E.accept = accept
+        E.n_items = n + len(scan)
+        return E

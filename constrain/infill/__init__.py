@@ -5,8 +5,8 @@
 (CFG ∩ regular emptiness at the byte level, `emptiness`); `InfillChecker` gives decoders
 ``allows(position, token_id)`` / ``commit``; `diffusion_generate` and `infill` are decoding loops.
 
-Importing this package also gives ``Grammar``, ``Regex`` and their compiled forms the methods
-``completable(partial)`` and ``example_completion(partial)`` (when they do not define them).
+``Grammar``, ``Regex`` and their compiled forms expose ``completable(partial)`` and
+``example_completion(partial)`` (the `constrain.matcher.Completable` mixin), which call this package.
 """
 
 from .checker import InfillChecker, completable, example_completion, infill_grammar
@@ -31,27 +31,3 @@ def __getattr__(name: str):
     value = getattr(import_module(mod, __name__), name)
     globals()[name] = value
     return value
-
-
-def _attach() -> None:
-    def _completable(self, partial, *, limits=None):
-        """Whether some completion of ``partial`` satisfies this constraint
-        (see `constrain.infill.completable`)."""
-        return completable(self, partial, limits=limits)
-
-    def _example(self, partial, *, limits=None):
-        """One completion of ``partial`` satisfying this constraint, or None
-        (see `constrain.infill.example_completion`)."""
-        return example_completion(self, partial, limits=limits)
-
-    from ..grammar.api import CompiledGrammar, Grammar
-    from ..regex.api import CompiledRegex, Regex
-
-    for cls in (Grammar, CompiledGrammar, Regex, CompiledRegex):
-        if not hasattr(cls, "completable"):
-            cls.completable = _completable
-        if not hasattr(cls, "example_completion"):
-            cls.example_completion = _example
-
-
-_attach()
