@@ -57,12 +57,13 @@ JSON_TASK = ("Describe a book as JSON with a title, an author and a year.",
 
 # ----------------------------------------------------------------------------- grammar hooks
 def json_constraint(schema):
-    """The JSON-schema constraint, or None while ``constrain`` has none (hook)."""
+    """The JSON constraint: the schema when ``constrain`` has JSON Schema support, else the shipped
+    JSON grammar (any JSON value, ``grammars/json.lark``)."""
     import constrain as cn
     try:
         return cn.JsonSchema(schema)
     except AttributeError:
-        return None
+        return cn.Grammar.load("json")
 
 
 def sql_constraint(db_id: str | None = None):
