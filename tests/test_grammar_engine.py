@@ -595,3 +595,14 @@ def test_masks_brute_force_deep_token_chains(limits):
             assert np.array_equal(bitmask_to_bool(buf, v.size)[0], _brute(c, m))
             assert m.is_accepting()
     assert limits is not None or (c._vc.contrib and c.engine._tm.next)
+
+
+@pytest.mark.parametrize("name,text", [
+    ("json", '{"a": [1, -2.5e3, true], "b": "Zoë"}'),
+    ("sqlite", "SELECT name FROM singer WHERE age > 20"),
+])
+def test_masks_brute_force_every_step_shipped(smollm2_tokenizer, smollm2_vocab, name, text):
+    """Every step of a sample sentence, over the whole SmolLM2 vocabulary (issue 3, point 5)."""
+    c = Grammar.load(name).compile(smollm2_vocab)
+    ids = smollm2_tokenizer.encode(text, add_special_tokens=False)
+    _check_masks(c, ids, set(range(len(ids) + 1)))
