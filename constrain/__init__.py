@@ -32,6 +32,8 @@ _LAZY = {
     "completable": ".infill", "example_completion": ".infill",
     "InfillChecker": ".infill", "InfillLimits": ".infill",
     "diffusion_generate": ".infill", "infill": ".infill",
+    "JsonSchema": ".schema.api", "extract": ".extract", "extract_with_raw": ".extract",
+    "IncompleteOutput": ".schema.errors", "SchemaValidationError": ".schema.errors",
     "Items": ".items", "CompiledItems": ".items", "ItemsMatcher": ".items",
     "beam_search": ".beam", "BeamResult": ".beam",
 }

@@ -1,0 +1,278 @@
+"""JSONSchemaBench: constrain's JsonSchema vs llguidance and xgrammar, same process, single thread.
+
+Per subset of ``shared/data/jsonschemabench``:
+- share of schemas compiled (strict mode; ours refuses what it cannot enforce exactly), next to
+  llguidance's *recorded* share (``peer-baselines/llguidance/jsonschemabench_results.json``) and to
+  llguidance / xgrammar measured here;
+- compile time p50/p99 (schema → grammar → compiled against the vocabulary, first mask included);
+- per-token mask p50/p99, stepping through token sequences of valid instances: the instances are
+  random walks of *our* matcher (random allowed tokens, biased towards structural tokens, until
+  EOS), and the same token sequences are fed to the peers;
+- soundness: every finished walk is validated with ``jsonschema`` (format checker on).
+
+Usage::
+
+    python benchmarks/bench_jsonschema.py --limit 60 --walks 2            # SmolLM2 49k vocabulary
+    python benchmarks/bench_jsonschema.py --vocab gemma3 --limit 30       # Gemma 3 262k vocabulary
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+BENCH = C.SHARED / "data" / "jsonschemabench"
+LLG_REC = C.SHARED / "data" / "peer-baselines" / "llguidance" / "jsonschemabench_results.json"
+
+
+class _Timeout(Exception):
+    pass
+
+
+_ARMED = [False]
+
+
+def _alarm(_s, _f):
+    if _ARMED[0]:
+        _ARMED[0] = False
+        raise _Timeout()
+
+
+def _start_timer(seconds):
+    _ARMED[0] = True
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+def _stop_timer():
+    _ARMED[0] = False
+    signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def walk(matcher, vocab, rng, max_tokens):
+    eos = set(int(e) for e in vocab.eos_ids)
+    tb = vocab.token_bytes
+    seq = []
+    for _ in range(max_tokens):
+        allowed = matcher.allowed_tokens()
+        if not len(allowed):
+            return None
+        if any(int(t) in eos for t in allowed) and rng.random() < 0.5:
+            return seq
+        non = [int(t) for t in allowed if int(t) not in eos]
+        structural = [t for t in non if any(c in tb[t] for c in b'"]},')]
+        pool = structural if structural and rng.random() < 0.6 else non
+        if not pool:
+            return seq
+        t = pool[rng.randrange(len(pool))]
+        matcher.advance(t)
+        seq.append(t)
+    return None
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--vocab", default="smollm2", choices=["smollm2", "gemma3"])
+    ap.add_argument("--limit", type=int, default=60, help="schemas per subset (0 = all)")
+    ap.add_argument("--walks", type=int, default=2, help="random walks per compiled schema")
+    ap.add_argument("--max-tokens", type=int, default=120)
+    ap.add_argument("--timeout", type=float, default=10.0, help="per-schema compile limit (s)")
+    ap.add_argument("--peers", nargs="*", default=["llguidance", "xgrammar"])
+    ap.add_argument("--coverage-only", action="store_true", help="compile only (all schemas)")
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args(argv)
+    C.single_thread()
+    warnings.simplefilter("ignore")
+    import jsonschema
+
+    from constrain.errors import ConstraintError
+    from constrain.schema import JsonSchema
+    from constrain.vocab import Vocabulary
+
+    tok = C.load_tokenizer(a.vocab)
+    vocab = Vocabulary.from_hf(tok)
+    eos = int(vocab.eos_ids[0])
+    words = vocab.words
+    peers = {}
+    if "llguidance" in a.peers:
+        import llguidance
+        import llguidance.hf
+        peers["llguidance"] = llguidance.hf.from_tokenizer(tok, n_vocab=vocab.size)
+    if "xgrammar" in a.peers:
+        import xgrammar as xgr
+        info = xgr.TokenizerInfo.from_huggingface(tok, vocab_size=vocab.size)
+        peers["xgrammar"] = xgr.GrammarCompiler(info, max_threads=1, cache_enabled=False)
+    rec = json.loads(LLG_REC.read_text()) if LLG_REC.exists() else {}
+    signal.signal(signal.SIGALRM, _alarm)
+    rows = []
+    buf = np.zeros((1, words), dtype=np.int32)
+    import torch
+    tbuf = torch.from_numpy(buf)
+    for path in sorted(BENCH.glob("*.jsonl")):
+        subset = path.stem
+        lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+        if a.limit:
+            lines = lines[:a.limit]
+        st = {"subset": subset, "n": len(lines), "ok": 0, "comp_ms": [], "mask_ns": [], "walks": 0,
+              "valid": 0, "invalid": [], "peer": {p: {"ok": 0, "comp_ms": [], "mask_ns": []} for p in peers},
+              "llg_rec": [0, 0], "refusals": {}}
+        rng = random.Random(0)
+        for item in lines:
+            sid, schema = item["id"], item["schema"]
+            r = rec.get(sid)
+            if r is not None:
+                st["llg_rec"][1] += 1
+                st["llg_rec"][0] += not r.get("json_error") and not r.get("compile_error") and "error" not in r
+            t0 = time.perf_counter()
+            _start_timer(a.timeout)
+            comp = None
+            try:
+                js = JsonSchema(schema)
+                comp = js.compile(vocab, cache=False)
+                m = comp.matcher()
+                m.fill_mask(buf, 0)
+                st["ok"] += 1
+                st["comp_ms"].append((time.perf_counter() - t0) * 1e3)
+            except (ConstraintError, RecursionError, _Timeout) as e:
+                key = type(e).__name__ + ":" + (getattr(e, "keyword", "") or str(e)[:40])
+                st["refusals"][key] = st["refusals"].get(key, 0) + 1
+                comp = None
+            except Exception as e:  # a bug: count it as not compiled and name the schema
+                key = f"CRASH {type(e).__name__} ({sid})"
+                st["refusals"][key] = st["refusals"].get(key, 0) + 1
+                comp = None
+            finally:
+                _stop_timer()
+            seqs = []
+            if comp is not None and not a.coverage_only:
+                try:
+                    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+                    val = cls(schema, format_checker=cls.FORMAT_CHECKER)
+                except Exception:
+                    val = None
+                for _ in range(a.walks):
+                    _start_timer(a.timeout * 3)
+                    try:
+                        seq = walk(comp.matcher(), vocab, rng, a.max_tokens)
+                    except _Timeout:
+                        seq = None
+                    finally:
+                        _stop_timer()
+                    if seq is None:
+                        continue
+                    seqs.append(seq)
+                    st["walks"] += 1
+                    text = b"".join(vocab.token_bytes[t] for t in seq).decode("utf-8")
+                    try:
+                        ok = val is None or val.is_valid(json.loads(text))
+                    except Exception:
+                        ok = False
+                    st["valid"] += ok
+                    if not ok:
+                        st["invalid"].append((sid, text[:200]))
+                if seqs:  # our per-token masks, on a fresh engine (the walks warmed the caches)
+                    comp = JsonSchema(schema).compile(vocab, cache=False)
+                for seq in seqs:
+                    mm = comp.matcher()
+                    for t in seq + [None]:
+                        t0 = time.perf_counter_ns()
+                        mm.fill_mask(buf, 0)
+                        st["mask_ns"].append(time.perf_counter_ns() - t0)
+                        if t is not None:
+                            mm.advance(t)
+            for pname, obj in peers.items():
+                ps = st["peer"][pname]
+                t0 = time.perf_counter()
+                try:
+                    if pname == "llguidance":
+                        M = llguidance.LLMatcher
+                        g = M.grammar_from_json_schema(schema, defaults={"whitespace_flexible": False})
+                        pm = M(obj, g, log_level=0)
+                        if pm.is_error():
+                            raise RuntimeError(pm.get_error())
+                        pm.unsafe_compute_mask_ptr(buf.ctypes.data, buf[0].nbytes)
+                    else:
+                        cg = obj.compile_json_schema(json.dumps(schema), any_whitespace=False, strict_mode=False)
+                        pm = xgr.GrammarMatcher(cg)
+                        pm.fill_next_token_bitmask(tbuf)
+                except Exception:
+                    continue
+                ps["ok"] += 1
+                ps["comp_ms"].append((time.perf_counter() - t0) * 1e3)
+                for seq in seqs:
+                    mm = pm.deep_copy() if pname == "llguidance" else xgr.GrammarMatcher(cg)
+                    if pname == "llguidance":
+                        mm.reset()
+                    for t in seq + [None]:
+                        t0 = time.perf_counter_ns()
+                        if pname == "llguidance":
+                            mm.unsafe_compute_mask_ptr(buf.ctypes.data, buf[0].nbytes)
+                        else:
+                            mm.fill_next_token_bitmask(tbuf)
+                        ps["mask_ns"].append(time.perf_counter_ns() - t0)
+                        if t is None:
+                            break
+                        if not (mm.consume_token(t) if pname == "llguidance" else mm.accept_token(t)):
+                            break
+        rows.append(st)
+        print(f"{subset}: ours {st['ok']}/{st['n']}, walks {st['walks']} valid {st['valid']}", file=sys.stderr)
+    _report(rows, a, peers)
+    if a.out:
+        Path(a.out).write_text(json.dumps(rows, default=str, indent=1))
+    return 0
+
+
+def _p(v, q):
+    return C.percentile(v, q) if v else float("nan")
+
+
+def _report(rows, a, peers):
+    print(f"\nJSONSchemaBench, vocabulary {a.vocab}, limit {a.limit or 'all'} schemas per subset, "
+          f"single thread\n")
+    hdr = ("| subset | n | ours compiled | llg recorded | " + " | ".join(f"{p} compiled" for p in peers)
+           + " | ours compile p50/p99 ms | " + " | ".join(f"{p} compile p50/p99 ms" for p in peers)
+           + " | ours mask p50/p99 µs | " + " | ".join(f"{p} mask p50/p99 µs" for p in peers)
+           + " | walks valid |")
+    print(hdr)
+    print("|" + "---|" * (hdr.count("|") - 1))
+    tot = {"n": 0, "ok": 0, "rec": [0, 0], "walks": 0, "valid": 0}
+    allc, allm = [], []
+    for st in rows:
+        rec = st["llg_rec"]
+        cells = [st["subset"], str(st["n"]), f"{100 * st['ok'] / max(st['n'], 1):.1f}%",
+                 f"{100 * rec[0] / rec[1]:.1f}%" if rec[1] else "n/a"]
+        cells += [f"{100 * st['peer'][p]['ok'] / max(st['n'], 1):.1f}%" for p in peers]
+        cells.append(f"{_p(st['comp_ms'], 50):.1f} / {_p(st['comp_ms'], 99):.1f}")
+        cells += [f"{_p(st['peer'][p]['comp_ms'], 50):.1f} / {_p(st['peer'][p]['comp_ms'], 99):.1f}" for p in peers]
+        cells.append(f"{_p(st['mask_ns'], 50) / 1e3:.1f} / {_p(st['mask_ns'], 99) / 1e3:.1f}")
+        cells += [f"{_p(st['peer'][p]['mask_ns'], 50) / 1e3:.1f} / {_p(st['peer'][p]['mask_ns'], 99) / 1e3:.1f}"
+                  for p in peers]
+        cells.append(f"{st['valid']}/{st['walks']}")
+        print("| " + " | ".join(cells) + " |")
+        tot["n"] += st["n"]; tot["ok"] += st["ok"]; tot["walks"] += st["walks"]; tot["valid"] += st["valid"]
+        tot["rec"][0] += rec[0]; tot["rec"][1] += rec[1]
+        allc += st["comp_ms"]; allm += st["mask_ns"]
+    print(f"\nall: ours compiled {100 * tot['ok'] / max(tot['n'], 1):.1f}% "
+          f"(llguidance recorded {100 * tot['rec'][0] / max(tot['rec'][1], 1):.1f}% on the same schemas); "
+          f"compile p50/p99 {_p(allc, 50):.1f}/{_p(allc, 99):.1f} ms; "
+          f"mask p50/p99 {_p(allm, 50) / 1e3:.1f}/{_p(allm, 99) / 1e3:.1f} µs; "
+          f"walks valid {tot['valid']}/{tot['walks']}")
+    for st in rows:
+        for sid, text in st["invalid"][:3]:
+            print(f"  INVALID {sid}: {text}")
+        top = sorted(st["refusals"].items(), key=lambda kv: -kv[1])[:4]
+        print(f"  {st['subset']} refusals: {top}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
