@@ -27,7 +27,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .errors import InvalidSyntax, TokenRejected
-from .matcher import CompiledConstraint, Constraint, Matcher, as_numpy_bitmask
+from .matcher import CompiledConstraint, Constraint, Matcher, StateStackMatcher, as_numpy_bitmask
 from .native import items_kernels as _ik
 from .vocab import Vocabulary
 
@@ -476,28 +476,13 @@ def _validate_ids(C: np.ndarray, lens: np.ndarray, vocab: Vocabulary) -> None:
     raise _item_error(f"token id {t} {why}", i, p)
 
 
-class ItemsMatcher(Matcher):
+class ItemsMatcher(StateStackMatcher):
     """Per-sequence trie state with a history stack (``rollback`` = truncation).
 
     Costs: ``allows`` O(1) on dense states (a bit test) else O(log degree) (binary search of the
     sorted CSR row); ``advance`` O(log degree); ``fill_mask`` O(words) on dense states else
     O(words + degree) (one numba call); ``fork`` O(tokens consumed) (a list copy).
     """
-
-    __slots__ = ("_c", "_states", "vocab")
-
-    def __init__(self, compiled: CompiledItems, states: list[int] | None = None):
-        self._c = compiled
-        self.vocab = compiled.vocab
-        self._states = states if states is not None else [0]
-
-    @property
-    def state(self) -> int:
-        return self._states[-1]
-
-    @property
-    def num_tokens(self) -> int:
-        return len(self._states) - 1
 
     def allows(self, token_id: int) -> bool:
         c = self._c
@@ -527,15 +512,6 @@ class ItemsMatcher(Matcher):
             raise TokenRejected(f"token {token_id} is not allowed by {self._c.items!r} after "
                                 f"{self.num_tokens} tokens")
         self._states.append(nxt)
-
-    def rollback(self, n: int = 1) -> None:
-        if n < 0 or n > len(self._states) - 1:
-            raise ValueError(f"cannot roll back {n} tokens: {len(self._states) - 1} consumed")
-        if n:
-            del self._states[-n:]
-
-    def fork(self) -> "ItemsMatcher":
-        return ItemsMatcher(self._c, self._states.copy())
 
     def is_accepting(self) -> bool:
         s = self._states[-1]

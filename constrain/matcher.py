@@ -64,6 +64,35 @@ class Matcher(ABC):
         return np.flatnonzero(bitmask_to_bool(buf, vocab.size)[0])
 
 
+class StateStackMatcher(Matcher):
+    """A matcher whose state is one int per consumed token (regex DFA states, trie states):
+    ``rollback`` truncates the stack, ``fork`` copies it (O(tokens consumed))."""
+
+    __slots__ = ("_c", "_states", "vocab")
+
+    def __init__(self, compiled, states: list[int] | None = None):
+        self._c = compiled
+        self.vocab = compiled.vocab
+        self._states = states if states is not None else [0]
+
+    @property
+    def state(self) -> int:
+        return self._states[-1]
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self._states) - 1
+
+    def rollback(self, n: int = 1) -> None:
+        if n < 0 or n > len(self._states) - 1:
+            raise ValueError(f"cannot roll back {n} tokens: {len(self._states) - 1} consumed")
+        if n:
+            del self._states[-n:]
+
+    def fork(self):
+        return type(self)(self._c, self._states.copy())
+
+
 class CompiledConstraint(ABC):
     """A constraint compiled against one vocabulary. Immutable from the user's point of view
     (lazily filled caches are thread-safe); share it between sequences and threads."""

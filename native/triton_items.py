@@ -33,19 +33,7 @@ BLOCK_W = 256
 tl = None  # triton.language, bound lazily by _kernels()
 
 
-@functools.lru_cache(maxsize=None)
-def available() -> bool:
-    """True when Triton imports and a CUDA device is present."""
-    try:
-        import torch
-
-        if not torch.cuda.is_available():
-            return False
-        import triton  # noqa: F401
-        import triton.language  # noqa: F401
-    except Exception:
-        return False
-    return True
+from .triton_mask import available  # noqa: E402  (one definition of "Triton and CUDA present")
 
 
 @dataclass(eq=False)

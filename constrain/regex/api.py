@@ -18,7 +18,8 @@ import weakref
 import numpy as np
 
 from ..errors import InvalidSyntax, TokenRejected
-from ..matcher import CompiledConstraint, Completable, Constraint, Matcher, as_numpy_bitmask
+from ..matcher import (CompiledConstraint, Completable, Constraint, Matcher, StateStackMatcher,
+                       as_numpy_bitmask)
 from ..native import dfa_index
 from ..vocab import Vocabulary
 from .automata import ByteDFA, RegexLimits, build_dfa
@@ -242,23 +243,8 @@ def _bfs_order(trans: np.ndarray) -> list[int]:
     return order
 
 
-class RegexMatcher(Matcher):
+class RegexMatcher(StateStackMatcher):
     """Per-sequence DFA state with a history stack for ``rollback``."""
-
-    __slots__ = ("_c", "_states", "vocab")
-
-    def __init__(self, compiled: CompiledRegex, states: list[int] | None = None):
-        self._c = compiled
-        self.vocab = compiled.vocab
-        self._states = states if states is not None else [0]
-
-    @property
-    def state(self) -> int:
-        return self._states[-1]
-
-    @property
-    def num_tokens(self) -> int:
-        return len(self._states) - 1
 
     def allows(self, token_id: int) -> bool:
         c = self._c
@@ -296,15 +282,6 @@ class RegexMatcher(Matcher):
                 f"token {token_id} ({self._c.vocab.token_bytes[token_id] if 0 <= token_id < self._c.vocab.size else None!r}) "
                 f"is not allowed by {self._c.regex!r} after {self.num_tokens} tokens")
         self._states.append(nxt)
-
-    def rollback(self, n: int = 1) -> None:
-        if n < 0 or n > len(self._states) - 1:
-            raise ValueError(f"cannot roll back {n} tokens: {len(self._states) - 1} consumed")
-        if n:
-            del self._states[-n:]
-
-    def fork(self) -> "RegexMatcher":
-        return RegexMatcher(self._c, self._states.copy())
 
     def is_accepting(self) -> bool:
         s = self._states[-1]
