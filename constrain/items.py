@@ -27,7 +27,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .errors import InvalidSyntax, TokenRejected
-from .matcher import CompiledConstraint, Constraint, Matcher, StateStackMatcher, as_numpy_bitmask
+from .matcher import CompiledConstraint, Constraint, StateStackMatcher, as_numpy_bitmask
 from .native import items_kernels as _ik
 from .vocab import Vocabulary
 

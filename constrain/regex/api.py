@@ -18,7 +18,7 @@ import weakref
 import numpy as np
 
 from ..errors import InvalidSyntax, TokenRejected
-from ..matcher import (CompiledConstraint, Completable, Constraint, Matcher, StateStackMatcher,
+from ..matcher import (CompiledConstraint, Completable, Constraint, StateStackMatcher,
                        as_numpy_bitmask)
 from ..native import dfa_index
 from ..vocab import Vocabulary
