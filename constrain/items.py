@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 
