@@ -298,3 +298,15 @@ def test_checker_allows_commit(json_g):
     ch2.commit(1, 1)
     assert ch2.allows(3, 1) and not ch2.allows(3, 4)
     assert ch2.text() == b"1" and ch2.is_complete()
+
+
+def test_json_schema_completable():
+    """JSON Schema constraints compile to grammars, so infilling checks work on them too."""
+    import constrain as cn
+
+    s = cn.JsonSchema({"type": "object", "properties": {"age": {"type": "integer"}},
+                       "required": ["age"], "additionalProperties": False})
+    assert s.completable(cn.Partial(['{"age":', cn.Hole(), "}", cn.END]))
+    assert not s.completable(cn.Partial(['{"age":"', cn.Hole(), "}", cn.END]))
+    done = s.example_completion(cn.Partial(['{"a', cn.Hole(), cn.END]))
+    assert done is not None and s.accepts(done.decode())

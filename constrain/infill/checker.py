@@ -51,6 +51,8 @@ def _build(c, limits) -> InfillGrammar:
 
     if isinstance(c, CompiledGrammar):
         c = c.grammar
+    if not isinstance(c, (Grammar, Regex)) and isinstance(getattr(c, "grammar", None), Grammar):
+        c = c.grammar  # JsonSchema and other constraints that compile to a grammar
     if isinstance(c, CompiledRegex):
         c = c.regex
     if isinstance(c, Grammar):

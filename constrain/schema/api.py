@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from ..errors import InvalidSyntax
-from ..matcher import CompiledConstraint, Constraint
+from ..matcher import CompiledConstraint, Completable, Constraint
 from ..vocab import Vocabulary
 
 __all__ = ["JsonSchema", "schema_of"]
@@ -75,7 +75,7 @@ def _whitespace_pattern(ws: str) -> str:
     return ws
 
 
-class JsonSchema(Constraint):
+class JsonSchema(Completable, Constraint):
     """The output must be a JSON value valid against a JSON Schema.
 
     Parameters
