@@ -90,6 +90,33 @@ def _grow(wl, need):
     return out
 
 
+@njit(cache=True, inline="always")
+def _append(wl, tail, a, b, c, d, e):
+    """Write the worklist row ``tail`` (growing the array when full); returns the array."""
+    if tail >= wl.shape[0]:
+        wl = _grow(wl, tail + 1)
+    wl[tail, 0] = a
+    wl[tail, 1] = b
+    wl[tail, 2] = c
+    wl[tail, 3] = d
+    wl[tail, 4] = e
+    return wl
+
+
+@njit(cache=True, inline="always")
+def _bit_index(low):
+    """Index of the single set bit of the uint64 ``low``."""
+    b = 0
+    y = low
+    while y > np.uint64(0xFFFF):
+        y >>= np.uint64(16)
+        b += 16
+    while y > np.uint64(1):
+        y >>= np.uint64(1)
+        b += 1
+    return b
+
+
 @njit(cache=True)
 def _seed(n, ptr, dst, lab, loop, trans, acc, asp, asu, q0s, tsyms, fw, bw, wl, tail, max_triples,
           bits, visit, stk_s, stk_g):
@@ -143,13 +170,7 @@ def _seed(n, ptr, dst, lab, loop, trans, acc, asp, asu, q0s, tsyms, fw, bw, wl, 
                         bw[t, s, p >> 6] |= bits[p & 63]
                         if tail >= max_triples:
                             return wl, tail, 3
-                        if tail >= wl.shape[0]:
-                            wl = _grow(wl, tail + 1)
-                        wl[tail, 0] = p
-                        wl[tail, 1] = t
-                        wl[tail, 2] = s
-                        wl[tail, 3] = -1
-                        wl[tail, 4] = -1
+                        wl = _append(wl, tail, p, t, s, -1, -1)
                         tail += 1
     return wl, tail, 1
 
@@ -175,13 +196,7 @@ def _run(W, fw, bw, wl, head, tail, max_steps, max_triples, bits,
                 bw[A, q, p >> 6] |= bits[p & 63]
                 if tail >= max_triples:
                     return wl, head, tail, 3, -1
-                if tail >= wl.shape[0]:
-                    wl = _grow(wl, tail + 1)
-                wl[tail, 0] = p
-                wl[tail, 1] = A
-                wl[tail, 2] = q
-                wl[tail, 3] = B
-                wl[tail, 4] = -1
+                wl = _append(wl, tail, p, A, q, B, -1)
                 tail += 1
                 if A == S0 and p == 0 and final[q]:
                     return wl, head, tail, 0, tail - 1
@@ -194,26 +209,12 @@ def _run(W, fw, bw, wl, head, tail, max_steps, max_triples, bits,
                 while x != 0:
                     low = x & (~x + np.uint64(1))
                     x ^= low
-                    b = 0
-                    y = low
-                    while y > np.uint64(0xFFFF):
-                        y >>= np.uint64(16)
-                        b += 16
-                    while y > np.uint64(1):
-                        y >>= np.uint64(1)
-                        b += 1
-                    r = w * 64 + b
+                    r = w * 64 + _bit_index(low)
                     fw[A, p, w] |= low
                     bw[A, r, p >> 6] |= bits[p & 63]
                     if tail >= max_triples:
                         return wl, head, tail, 3, -1
-                    if tail >= wl.shape[0]:
-                        wl = _grow(wl, tail + 1)
-                    wl[tail, 0] = p
-                    wl[tail, 1] = A
-                    wl[tail, 2] = r
-                    wl[tail, 3] = q  # mid
-                    wl[tail, 4] = i  # binary rule index (left table)
+                    wl = _append(wl, tail, p, A, r, q, i)
                     tail += 1
                     if A == S0 and p == 0 and final[r]:
                         return wl, head, tail, 0, tail - 1
@@ -226,26 +227,12 @@ def _run(W, fw, bw, wl, head, tail, max_steps, max_triples, bits,
                 while x != 0:
                     low = x & (~x + np.uint64(1))
                     x ^= low
-                    b = 0
-                    y = low
-                    while y > np.uint64(0xFFFF):
-                        y >>= np.uint64(16)
-                        b += 16
-                    while y > np.uint64(1):
-                        y >>= np.uint64(1)
-                        b += 1
-                    r = w * 64 + b
+                    r = w * 64 + _bit_index(low)
                     bw[A, q, w] |= low
                     fw[A, r, q >> 6] |= bits[q & 63]
                     if tail >= max_triples:
                         return wl, head, tail, 3, -1
-                    if tail >= wl.shape[0]:
-                        wl = _grow(wl, tail + 1)
-                    wl[tail, 0] = r
-                    wl[tail, 1] = A
-                    wl[tail, 2] = q
-                    wl[tail, 3] = p  # mid
-                    wl[tail, 4] = -2 - i  # binary rule index (right table)
+                    wl = _append(wl, tail, r, A, q, p, -2 - i)
                     tail += 1
                     if A == S0 and r == 0 and final[q]:
                         return wl, head, tail, 0, tail - 1
