@@ -1618,9 +1618,8 @@ class _Compiler:
                 self.unsupported("propertyNames", ptr, "length bounds with a pattern")
         return tree
 
-    def obj_ordered(self, declared, extras, minp, maxp) -> str:
-        comma = self.P[","]
-        n = len(declared)
+    def member_rules(self, declared, extras) -> tuple[list[str], str | None]:
+        """One rule per declared property (key then value), and one for any extra member."""
         kv = []
         for name, sym, _r in declared:
             K = self.nt("kv")
@@ -1631,6 +1630,12 @@ class _Compiler:
             X = self.nt("xkv")
             for kt, v in extras:
                 self.rule(X, kt, v)
+        return kv, X
+
+    def obj_ordered(self, declared, extras, minp, maxp) -> str:
+        comma = self.P[","]
+        n = len(declared)
+        kv, X = self.member_rules(declared, extras)
         counting = minp > 0 or maxp is not None
         B = maxp if maxp is not None else minp  # counts are tracked up to B (capped for min-only)
         memo = {}
@@ -1689,16 +1694,7 @@ class _Compiler:
                                 f"required keys at {ptr or '/'} (any_order tracks every subset)")
         bit = {i: 1 << j for j, i in enumerate(reqi)}
         full = (1 << len(reqi)) - 1
-        kv = []
-        for name, sym, _r in declared:
-            K = self.nt("kv")
-            self.rule(K, self.rx(self.key_pattern(name)), sym)
-            kv.append(K)
-        X = None
-        if extras:
-            X = self.nt("xkv")
-            for kt, v in extras:
-                self.rule(X, kt, v)
+        kv, X = self.member_rules(declared, extras)
         memo = {}
 
         def st(mask, e):
