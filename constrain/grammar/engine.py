@@ -265,7 +265,7 @@ class Engine:
     """
 
     def __init__(self, cfg: CFG, limits: GrammarLimits | None = None):
-        from ..regex import Regex
+        from ..regex.api import regex_dfa
         from ..regex.automata import RegexLimits
 
         self.cfg = cfg
@@ -293,7 +293,7 @@ class Engine:
             dfa = _literal_dfa(t.literal, t.flags, rl) if t.literal and t.pattern == re.escape(t.literal) else None
             if dfa is None:
                 try:
-                    dfa = Regex(t.pattern, flags=t.flags, limits=rl).dfa
+                    dfa = regex_dfa(t.pattern, t.flags, rl)
                 except InvalidSyntax as e:
                     raise InvalidSyntax(f"terminal {n!r}: {e}") from e
             dfas.append(dfa)
@@ -644,7 +644,6 @@ class Engine:
         groups: dict = {}
         if nc:
             cn = cnode[:nc].tolist()
-            cd = cdepth[:nc].tolist()
             cp = cptr[:nc + 1].tolist()
             cs = csrc[:ns].tolist()
             for c in range(nc):

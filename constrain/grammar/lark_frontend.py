@@ -102,30 +102,18 @@ SQL_COMMENT: /--[^\n]*/
 # lark's regex flag letters → Python ``re`` flags ('u' is a no-op for str patterns).
 _LARK_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE, "u": 0}
 
-_REGEX_CACHE: dict[tuple[str, int], object] = {}
-
-
 def terminal_regex(pattern: str, flags: int = 0):
-    """The `constrain.Regex` of a terminal pattern, built once per ``(pattern, flags)``.
-
-    The front ends build it to validate every terminal at load time; an engine may reuse it
-    (``terminal_regex(t.pattern, t.flags).dfa``) instead of compiling the pattern again.
+    """The `constrain.Regex` of a terminal pattern; its DFA comes from the process-wide
+    `constrain.regex.api.regex_dfa` cache, which the grammar engine and infilling share.
 
     Raises
     ------
     InvalidSyntax, UnsupportedFeature, LimitExceeded
         As `constrain.Regex`.
     """
-    key = (pattern, int(flags))
-    rx = _REGEX_CACHE.get(key)
-    if rx is None:
-        from ..regex.api import Regex
+    from ..regex.api import Regex
 
-        rx = Regex(pattern, flags=flags, eager=False)
-        if len(_REGEX_CACHE) > 4096:
-            _REGEX_CACHE.clear()
-        _REGEX_CACHE[key] = rx
-    return rx
+    return Regex.cached(pattern, flags=flags, eager=False)
 
 
 def validate_terminal(term: Terminal, where: str, *, source: str | None = None,

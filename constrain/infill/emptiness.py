@@ -271,11 +271,11 @@ class InfillGrammar:
         dfas = dict(dfas or {})
         for name in sorted(used):
             if name not in dfas:
-                from ..regex import Regex
+                from ..regex.api import regex_dfa
 
                 t = terms[name]
                 try:
-                    dfas[name] = Regex(t.pattern, flags=t.flags).dfa
+                    dfas[name] = regex_dfa(t.pattern, t.flags)
                 except InvalidSyntax as e:
                     raise InvalidSyntax(f"terminal {name!r}: {e}") from e
         tnames = sorted(used)

@@ -12,6 +12,7 @@ ready builds it on the spot. A mask is then one row copy (~1,500 words at 49k to
 from __future__ import annotations
 
 import atexit
+import functools
 import threading
 import weakref
 
@@ -25,7 +26,7 @@ from ..vocab import Vocabulary
 from .automata import ByteDFA, RegexLimits, build_dfa
 from .parser import parse
 
-__all__ = ["Regex", "RegexLimits", "CompiledRegex", "RegexMatcher"]
+__all__ = ["Regex", "RegexLimits", "CompiledRegex", "RegexMatcher", "regex_dfa"]
 
 _EAGER_MAX_STATES = 48
 _BACKGROUND_CHUNK = 4
@@ -40,6 +41,17 @@ def _stop_background_builds() -> None:
     _SHUTDOWN.set()
     for t in list(_BACKGROUND):
         t.join(timeout=5.0)
+
+
+@functools.lru_cache(maxsize=4096)
+def regex_dfa(pattern: str, flags: int = 0, limits: RegexLimits | None = None) -> ByteDFA:
+    """The minimal byte DFA of ``pattern``, built once per ``(pattern, flags, limits)`` in a
+    process: grammar terminals are shared by the front ends (validation), the grammar engine and
+    infilling, so each is built once. Raises as `Regex`; an empty language is `InvalidSyntax`."""
+    dfa = build_dfa(parse(pattern, int(flags)), limits or RegexLimits())
+    if dfa.n_states == 0:
+        raise InvalidSyntax("regex matches no string at all", source=pattern)
+    return dfa
 
 
 class Regex(Completable, Constraint):
@@ -72,6 +84,16 @@ class Regex(Completable, Constraint):
         self.dfa: ByteDFA = build_dfa(parse(pattern, self.flags), self.limits)
         if self.dfa.n_states == 0:
             raise InvalidSyntax("regex matches no string at all", source=pattern)
+
+    @classmethod
+    def cached(cls, pattern: str, *, flags: int = 0, limits: RegexLimits | None = None,
+               eager: bool | None = None) -> "Regex":
+        """Like ``Regex(...)``, but the DFA comes from the process-wide `regex_dfa` cache."""
+        self = cls.__new__(cls)
+        self.pattern, self.flags, self.eager = pattern, int(flags), eager
+        self.limits = limits or RegexLimits()
+        self.dfa = regex_dfa(pattern, self.flags, limits)
+        return self
 
     def __repr__(self) -> str:
         return f"Regex({self.pattern!r})"
