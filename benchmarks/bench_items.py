@@ -1,27 +1,36 @@
 """Item constraints (STATIC's setting): CSR trie vs a Python dict trie and a binary-search baseline.
 
-    python benchmarks/bench_items.py                      # 1e5 and 1e6 items (~2 minutes)
-    python benchmarks/bench_items.py --max-items 1e7      # adds 1e7 (needs ~15 GB for the dict trie)
-    python benchmarks/bench_items.py --sizes 1e5 2e7 --dict-max 1e6
+    python benchmarks/bench_items.py                               # 1e5 and 1e6 items (~1 minute)
+    python benchmarks/bench_items.py --sizes 1e5 1e6 1e7 2e7   # ~10 minutes; the dict trie at 1e7
+                                                               # needs ~14 GB (--dict-max 1e6 skips it)
 
 Setting (STATIC's Appendix benchmark): batch 2 x 70 beams, 8-token items drawn uniformly over a
 2,048-token vocabulary (plus one EOS id), random log-probs from a stub model, beam search over
-all 9 steps (8 tokens + the end). At every step the same beam states go to each method:
+all 9 steps (8 tokens + the end). At every step the same beams go to each method:
 
-* ``csr step``: ``CompiledItems.step`` (numba), the K-candidate gather ``[140, K_t + 1]``;
-* ``csr mask``: ``CompiledItems.fill_masks``, 140 int32 bitmask rows;
-* ``dict step`` / ``dict mask``: a nested-dict trie (``{token: child}``), per beam the child keys
-  and their log-probs (``lp[r, keys]``) / a bool mask row;
+* ``fused beam step``: ``items_kernels.beam_step``, the step ``beam_search`` runs (candidates +
+  per-batch top-M + new beams, one numba call);
+* ``dict beam step``: a nested-dict trie (``{token: child}``): per beam the child keys and their
+  log-probs (``lp[r, keys]``), the candidates padded into ``[R, W]``, the same top-M kernel
+  (``beam_topk``), the new nodes; it must find the same final beams as ours (checked);
+* ``csr step``: ``CompiledItems.step`` (numba), the fixed-shape K-candidate gather
+  ``[rows, K_t + 1]`` with the level's static width, on the live rows (2 at the root, 140 after);
+* ``dict step``: the dict trie's part of that (child keys and their log-probs per beam);
+* ``csr mask`` / ``dict mask``: 140 int32 bitmask rows / bool mask rows;
 * ``bsearch``: sorted ``int32[N, 8]`` items and, per beam and per token of the vocabulary, a
-  binary search for ``prefix + token`` (STATIC's "PPV exact" baseline, here in numba on the CPU):
-  it yields the candidates and the dense mask at once.
+  binary search for ``prefix + token`` (STATIC's "PPV exact" baseline, in numba): it yields the
+  candidates and the dense mask at once;
+* ``numba call floor``: a numba function taking the fused step's arguments and doing nothing;
+* ``beam_search loop``: ``beam_search`` itself with a stub model, time between model calls
+  (the fused step, the token copy handed to the model, the Python loop).
 
 Per-step latency: p50 / p99 over every step of every trial (``--trials``), garbage collector off
-during the timed loop (as ``timeit`` does). Caches are cold-ish: a fresh random log-prob array
-and the baselines run between two measurements of ours, as a model forward would in a real loop. Build: wall time of
+during the timed loop (as ``timeit`` does), two figures per method: **cold-ish** (the first call,
+after a fresh random log-prob array and the other methods' work, as after a model forward in a
+real loop) and **warm** (the same call repeated at once: caches hot). Build: wall time of
 ``Items(array)`` + ``compile`` (sort + trie + dense rows). Memory: ``memory_bytes()`` of the index.
 On a CUDA machine the Triton step and mask are timed too, replayed from CUDA graphs.
-Raw results: ``benchmarks/results/items.json``.
+Raw results: ``benchmarks/results/items.json`` (written after each size).
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ C.single_thread()
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from constrain.beam import beam_topk  # noqa: E402
+from constrain.beam import beam_search, beam_topk  # noqa: E402
 from constrain.items import Items  # noqa: E402
 from constrain.native import items_kernels  # noqa: E402
 from constrain.vocab import Vocabulary  # noqa: E402
@@ -51,15 +60,23 @@ from constrain.vocab import Vocabulary  # noqa: E402
 # ----------------------------------------------------------------------------- baselines
 
 
-def build_dict_trie(arr: np.ndarray) -> dict:
+#: bytes of the dict trie per trie state (measured at 1e6 items: 208; a one-key dict is 224 bytes)
+DICT_BYTES_PER_STATE = 210
+
+
+def build_dict_trie(arr: np.ndarray, V: int) -> dict:
+    """Nested dicts ``{token: child}``; the token ints are shared (one object per id)."""
+    ids = list(range(V))
     root: dict = {}
-    for row in arr.tolist():
-        node = root
-        for t in row:
-            nxt = node.get(t)
-            if nxt is None:
-                nxt = node[t] = {}
-            node = nxt
+    for r0 in range(0, arr.shape[0], 1 << 16):  # rows as lists a chunk at a time (memory)
+        for row in arr[r0:r0 + (1 << 16)].tolist():
+            node = root
+            for t in row:
+                t = ids[t]
+                nxt = node.get(t)
+                if nxt is None:
+                    nxt = node[t] = {}
+                node = nxt
     return root
 
 
@@ -127,6 +144,12 @@ def bsearch_step(S, prefixes, depth, live, lp, out_lp):  # pragma: no cover - co
                     out_lp[r, t] = lp[r, t]
 
 
+@numba.njit(cache=True, nogil=True)
+def call_floor(indptr, tokens, end_bits, done, logp, eos_id, M, t, beams, scores, cur):  # pragma: no cover
+    """A numba function taking the fused step's arguments and doing nothing: the call floor."""
+    return 0, 0
+
+
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -147,6 +170,68 @@ def mem_available() -> int:
 def log_softmax(x: np.ndarray) -> np.ndarray:
     m = x.max(axis=-1, keepdims=True)
     return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+
+
+DONE = object()  # dict-trie beams past the end of their item
+
+
+def dict_beam_step(nodes: list, scores: np.ndarray, lp: np.ndarray, B: int, M: int):
+    """A full beam step on the dict trie: :func:`dict_step`, the candidates padded into a
+    ``[R, W]`` array (last column: the item's end, log-prob 0, STATIC's setting) and the same
+    top-M kernel as ours (``beam_topk``), then the new nodes. Returns
+    ``(nodes, scores, parent_rows, tokens)`` (token ``-1``: an item's end)."""
+    cands = dict_step([None if n is DONE else n for n in nodes], lp)
+    W = max((len(x[0]) for x in cands if x is not None), default=0) + 1
+    cand = np.full((len(nodes), W), -np.inf, np.float32)
+    for r, x in enumerate(cands):
+        if x is not None and x[0]:
+            cand[r, : len(x[0])] = x[1]
+        elif nodes[r] is not None:  # a leaf or a finished beam: the item ends
+            cand[r, W - 1] = 0.0
+    parent, col, new_scores = beam_topk(scores, cand, B, M)
+    new_nodes, rows, toks = [], [], []
+    for b in range(B):
+        for p, j in zip(parent[b].tolist(), col[b].tolist()):
+            r = b * M + p
+            if p < 0:
+                new_nodes.append(None)
+                rows.append(-1)
+                toks.append(-1)
+            elif j == W - 1:
+                new_nodes.append(DONE)
+                rows.append(r)
+                toks.append(-1)
+            else:
+                tk = cands[r][0][j]
+                new_nodes.append(nodes[r][tk])
+                rows.append(r)
+                toks.append(tk)
+    return new_nodes, new_scores.reshape(-1), rows, toks
+
+
+def timed(fn, *a, **kw):
+    """(result, seconds) of one call."""
+    t0 = time.perf_counter()
+    out = fn(*a, **kw)
+    return out, time.perf_counter() - t0
+
+
+class Timings:
+    """Per-method lists of seconds: overall and per decode step, first ("cold-ish") and repeated
+    ("warm") calls."""
+
+    def __init__(self):
+        self.all: dict[str, list] = {}
+        self.level: dict[str, dict[int, list]] = {}
+
+    def add(self, name: str, t: int, dt: float) -> None:
+        self.all.setdefault(name, []).append(dt)
+        self.level.setdefault(name, {}).setdefault(t, []).append(dt)
+
+    def summary(self) -> dict:
+        return {"p50_p99_us": {k: (pct(v, 50), pct(v, 99)) for k, v in self.all.items()},
+                "per_level_p50_us": {k: {t: pct(v, 50) for t, v in d.items()}
+                                     for k, d in self.level.items()}}
 
 
 def run_size(N: int, args, rng) -> dict:
@@ -170,107 +255,123 @@ def run_size(N: int, args, rng) -> dict:
 
     # baselines' structures
     t0 = time.perf_counter()
-    order = np.lexsort(arr.T[::-1])
-    S = np.ascontiguousarray(arr[order])
+    S = np.ascontiguousarray(arr[np.lexsort(arr.T[::-1])])
     res["bsearch_build_s"] = time.perf_counter() - t0
-    est_dict = 230 * (c.n_states)  # bytes: a dict per node plus its key
-    do_dict = N <= args.dict_max and est_dict < 0.6 * mem_available()
+    est_dict = DICT_BYTES_PER_STATE * c.n_states
+    avail = mem_available()
+    do_dict = N <= args.dict_max and est_dict < avail - (3 << 29)  # leave 1.5 GiB
     root = None
+    res["dict_build_s"] = None
     if do_dict:
         t0 = time.perf_counter()
-        root = build_dict_trie(arr)
+        root = build_dict_trie(arr, V)
         res["dict_build_s"] = time.perf_counter() - t0
         print(f"    dict trie built in {res['dict_build_s']:.1f} s", flush=True)
     else:
-        res["dict_build_s"] = None
-        print(f"    dict trie skipped (N > --dict-max or ~{est_dict / 2**30:.1f} GiB needed)", flush=True)
+        print(f"    dict trie skipped (N > --dict-max, or ~{est_dict / 2**30:.1f} GiB needed and "
+              f"{avail / 2**30:.1f} GiB available)", flush=True)
+    del arr
 
     R = B * M
-    words = vocab.words
-    mask_buf = np.zeros((R, words), np.int32)
+    mask_buf = np.zeros((R, vocab.words), np.int32)
     bs_out = np.empty((R, V + 1), np.float32)
-    t_step, t_mask, t_topk, t_dict_step, t_dict_mask, t_bs = [], [], [], [], [], []
-    per_level: dict[int, dict[str, list]] = {}
+    cold, warm = Timings(), Timings()
     gpu = GpuTimer(c, R) if args.gpu else None
     outs: dict = {}
+    width = lambda t: int(c.level_width[t]) if t < len(c.level_width) else 0  # noqa: E731
     gc.collect()
     gc.disable()  # as timeit does: a collection over the dict trie's objects costs milliseconds
     for trial in range(args.trials):
-        states = np.full(R, -1, np.int64)
-        states[::M] = 0
-        scores = np.full(R, -np.inf)
-        scores[::M] = 0.0
-        hist = np.full((R, L), -1, np.int32)
-        nodes = [root if s == 0 else None for s in states] if root is not None else None
+        beams = np.full((2, R, 2 + L + 1), -1, np.int64)  # the beam table of beam_search
+        beams[:, :, 1] = 0
+        beams[0, ::M, 0] = 0
+        scores = np.full((2, R), -np.inf)
+        scores[0, ::M] = 0.0
+        cur = 0
+        nodes = [root if r % M == 0 else None for r in range(R)] if root is not None else None
+        dscores = scores[0].copy()
+        dhist = [[] for _ in range(R)]
         for t in range(L + 1):
+            states = np.ascontiguousarray(beams[cur, :, 0])
             live = (states >= 0) & (states < c.done)
             if not live.any():
                 break
             lp = log_softmax(rng.standard_normal((R, V + 1)).astype(np.float32))
-            K = c.width(states)
-            lvl = per_level.setdefault(t, {"step": [], "mask": [], "dict_step": [], "bsearch": []})
-            # ours: K-candidate step and dense mask
-            out = outs.get(K)
-            if out is None:  # preallocated per width, as a serving loop would
-                out = outs[K] = (np.empty((R, K + 1), np.int32), np.empty((R, K + 1), np.float32),
-                                 np.empty((R, K + 1), np.int32))
-            t0 = time.perf_counter()
-            tok, clp, nxt = c.step(states, lp, K=K, out=out)
-            dt = time.perf_counter() - t0
-            t_step.append(dt)
-            lvl["step"].append(dt)
-            t0 = time.perf_counter()
-            c.fill_masks(states, mask_buf)
-            dt = time.perf_counter() - t0
-            t_mask.append(dt)
-            lvl["mask"].append(dt)
+            # ours, full beam step (fused): candidates + top-M + new beams
+            for tm in (cold, warm):
+                _, dt = timed(items_kernels.beam_step, c.indptr, c.tokens, c.end_bits,
+                                        c.done, lp, -1, M, t, beams, scores, cur)
+                tm.add("fused", t, dt)
+            # dict trie, full beam step (step + the same top-M + new nodes)
+            if nodes is not None:
+                for tm in (cold, warm):
+                    dres, dt = timed(dict_beam_step, nodes, dscores, lp, B, M)
+                    tm.add("dict_beam", t, dt)
+            if t < L:
+                hist = beams[cur, :, 2:2 + L]
+                _, dt = timed(bsearch_step, S, hist, t, live, lp, bs_out)
+                cold.add("bsearch", t, dt)
+            # ours, fixed-shape candidate step on the live rows (level-static K) and masks
+            K = width(t)
+            st, lpl = (states, lp) if live.all() else (states[live], lp[live])
+            out = outs.get((K, st.shape[0]))
+            if out is None:  # preallocated per shape, as a serving loop would
+                out = outs[K, st.shape[0]] = (
+                    np.empty((st.shape[0], K + 1), np.int32),
+                    np.empty((st.shape[0], K + 1), np.float32),
+                    np.empty((st.shape[0], K + 1), np.int32))
+            for tm in (cold, warm):
+                _, dt = timed(c.step, st, lpl, K=K, out=out)
+                tm.add("step", t, dt)
+            for tm in (cold, warm):
+                _, dt = timed(c.fill_masks, states, mask_buf)
+                tm.add("mask", t, dt)
             if gpu is not None:
                 gpu.measure(states, lp, K)
-            # baselines at the same states
             if nodes is not None:
-                t0 = time.perf_counter()
-                dict_step(nodes, lp)
-                dt = time.perf_counter() - t0
-                t_dict_step.append(dt)
-                lvl["dict_step"].append(dt)
-                t0 = time.perf_counter()
-                dict_mask(nodes, V + 1)
-                t_dict_mask.append(time.perf_counter() - t0)
-            if t < L:
-                t0 = time.perf_counter()
-                bsearch_step(S, hist, t, live, lp, bs_out)
-                dt = time.perf_counter() - t0
-                t_bs.append(dt)
-                lvl["bsearch"].append(dt)
-            # beam update (top-M)
-            t0 = time.perf_counter()
-            parent, col, new_scores = beam_topk(scores, clp, B, M)
-            t_topk.append(time.perf_counter() - t0)
-            ok = (parent >= 0).reshape(-1)
-            src = np.where(parent >= 0, (np.arange(B) * M)[:, None] + parent, 0).reshape(-1)
-            cc = np.where(col >= 0, col, 0).reshape(-1)
-            new_states = np.where(ok, nxt[src, cc], -1).astype(np.int64)
-            new_tok = np.where(ok & (cc < K), tok[src, cc], -1)
-            hist = np.where(ok[:, None], hist[src], -1)
-            if t < L:
-                hist[:, t] = new_tok
-            if nodes is not None:
-                nodes = [nodes[s].get(int(tk)) if (o and tk >= 0 and nodes[s] is not None) else None
-                         for s, tk, o in zip(src.tolist(), new_tok.tolist(), ok.tolist())]
-            states, scores = new_states, new_scores.reshape(-1)
-        if trial == 0:  # sanity: the final beams are items
-            fin = hist[states == c.done]
+                dn = [None if n is DONE else n for n in nodes]
+                for tm in (cold, warm):
+                    _, dt = timed(dict_step, dn, lp)
+                    tm.add("dict_step", t, dt)
+                for tm in (cold, warm):
+                    _, dt = timed(dict_mask, dn, V + 1)
+                    tm.add("dict_mask", t, dt)
+                nodes, dscores, rows, toks = dres
+                dhist = [dhist[r] + [tk] if r >= 0 and tk >= 0 else (dhist[r] if r >= 0 else [])
+                         for r, tk in zip(rows, toks)]
+            for tm in (cold, warm):  # the numba call floor, last (no call of ours follows it)
+                _, dt = timed(call_floor, c.indptr, c.tokens, c.end_bits, c.done, lp, -1, M, t,
+                              beams, scores, cur)
+                tm.add("floor", t, dt)
+            cur ^= 1
+        if trial == 0:  # sanity: the final beams are items, and the dict trie found the same ones
+            fin = beams[cur][beams[cur, :, 0] == c.done][:, 2:2 + L]
             assert len(fin) == R, "beams missing"
             for row in fin[:5]:
                 assert c.is_end(c.walk(row.tolist()))
+            if nodes is not None:
+                assert sorted(map(tuple, fin.tolist())) == sorted(map(tuple, dhist)), "dict differs"
     gc.enable()
-    res["step_us"] = (pct(t_step, 50), pct(t_step, 99))
-    res["mask_us"] = (pct(t_mask, 50), pct(t_mask, 99))
-    res["topk_us"] = (pct(t_topk, 50), pct(t_topk, 99))
-    res["dict_step_us"] = (pct(t_dict_step, 50), pct(t_dict_step, 99)) if t_dict_step else None
-    res["dict_mask_us"] = (pct(t_dict_mask, 50), pct(t_dict_mask, 99)) if t_dict_mask else None
-    res["bsearch_us"] = (pct(t_bs, 50), pct(t_bs, 99))
-    res["per_level_us_p50"] = {t: {k: pct(v, 50) for k, v in d.items() if v} for t, d in per_level.items()}
+    # beam_search itself, per step without the model call (the stub makes fresh log-probs)
+    marks: list = []
+
+    def stub(tokens):
+        marks.append(time.perf_counter())
+        x = log_softmax(rng.standard_normal((R, V + 1)).astype(np.float32))
+        marks.append(time.perf_counter())
+        return x
+
+    loop = []
+    for _ in range(args.trials):
+        marks.clear()
+        gc.disable()
+        beam_search(c, stub, batch_size=B, num_beams=M)
+        end = time.perf_counter()
+        gc.enable()
+        loop += [b - a for a, b in zip(marks[1::2], marks[2::2] + [end])]
+    res["beam_search_loop_us"] = (pct(loop, 50), pct(loop, 99))
+    res["cold"] = cold.summary()
+    res["warm"] = warm.summary()
     if gpu is not None:
         res["gpu"] = gpu.summary()
     del root, nodes
@@ -351,12 +452,70 @@ def ratio(a, b):
     return "-" if a is None or b is None else f"{a[0] / b[0]:.0f}x / {a[1] / b[1]:.0f}x"
 
 
+#: (column title, method) of the per-step tables; ratios are baseline / ours
+METHODS = [("fused beam step", "fused"), ("dict beam step", "dict_beam"), ("csr step", "step"),
+           ("dict step", "dict_step"), ("bsearch", "bsearch"), ("csr mask", "mask"),
+           ("dict mask", "dict_mask"), ("numba call floor", "floor")]
+RATIOS = [("dict/fused beam", "dict_beam", "fused"), ("dict/csr step", "dict_step", "step"),
+          ("bsearch/csr step", "bsearch", "step"), ("dict/csr mask", "dict_mask", "mask")]
+
+
+def print_tables(results: list, gpu: bool) -> None:
+    print()
+    print("| items | build s | MiB / 1M items | states | dict build s | bsearch build s | beam_search loop p50/p99 us |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        db = "-" if r["dict_build_s"] is None else f"{r['dict_build_s']:.1f}"
+        print(f"| {r['items']:.0e} | {r['build_s']:.2f} | {r['mib_per_million']:.1f} | {r['states']} | {db} "
+              f"| {r['bsearch_build_s']:.2f} | {fmt_pair(r['beam_search_loop_us'])} |")
+    for kind in ("cold", "warm"):
+        print()
+        print(f"per-step latency, {kind}{'-ish caches (first call after other work)' if kind == 'cold' else ' (the same call repeated at once)'}"
+              ", p50 / p99 us over all decode steps:")
+        print("| items | " + " | ".join(t for t, _ in METHODS) + " | " + " | ".join(t for t, _, _ in RATIOS) + " |")
+        print("|---:" * (1 + len(METHODS) + len(RATIOS)) + "|")
+        for r in results:
+            p = r[kind]["p50_p99_us"]
+            cold = r["cold"]["p50_p99_us"]
+            cells = [fmt_pair(p.get(m, cold.get(m) if m == "bsearch" else None)) for _, m in METHODS]
+            rats = [ratio(p.get(a, cold.get(a) if a == "bsearch" else None), p.get(b)) for _, a, b in RATIOS]
+            print(f"| {r['items']:.0e} | " + " | ".join(cells) + " | " + " | ".join(rats) + " |")
+    print()
+    print("per decode step p50 us, cold-ish (ours fused / dict beam step; csr step / dict step):")
+    for r in results:
+        lv = r["cold"]["per_level_p50_us"]
+        parts = []
+        for t in sorted(lv["fused"], key=int):  # int keys, or str when read back from JSON
+            f, s = lv["fused"][t], lv["step"].get(t)
+            db, ds = lv.get("dict_beam", {}).get(t), lv.get("dict_step", {}).get(t)
+            K = r["level_width"][int(t)] if int(t) < len(r["level_width"]) else 0
+            parts.append(f"t{t} (K={K}): "
+                         f"{f:.0f}/{'-' if db is None else f'{db:.0f}'}; {s:.0f}/{'-' if ds is None else f'{ds:.0f}'}")
+        print(f"  {r['items']:.0e}: " + ", ".join(parts))
+    if len(results) > 1:
+        a, b = results[0], results[-1]
+        for kind in ("cold", "warm"):
+            pa, pb = a[kind]["p50_p99_us"], b[kind]["p50_p99_us"]
+            print(f"flatness {b['items']:.0e} vs {a['items']:.0e} ({kind}): " + ", ".join(
+                f"{m} p50 {pb[m][0] / pa[m][0]:.2f}x p99 {pb[m][1] / pa[m][1]:.2f}x"
+                for m in ("fused", "step", "mask")))
+    if gpu:
+        print()
+        print("| items | triton step (graph) p50/p99 us | triton mask (graph) p50/p99 us | step launch p50/p99 us |")
+        print("|---:|---:|---:|---:|")
+        for r in results:
+            g = r["gpu"]
+            print(f"| {r['items']:.0e} | {fmt_pair(g['step_graph_us'])} | {fmt_pair(g['mask_graph_us'])} "
+                  f"| {fmt_pair(g['step_launch_us'])} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", nargs="+", type=float, default=[1e5, 1e6, 1e7, 2e7])
-    ap.add_argument("--max-items", type=float, default=1e6, help="skip sizes above this (default 1e6)")
-    ap.add_argument("--dict-max", type=float, default=None,
-                    help="largest size with the dict-trie baseline (default: --max-items)")
+    ap.add_argument("--sizes", nargs="+", type=float, default=[1e5, 1e6])
+    ap.add_argument("--max-items", type=float, default=float("inf"), help="skip sizes above this")
+    ap.add_argument("--dict-max", type=float, default=1e7,
+                    help="largest size with the dict-trie baseline (default 1e7; it is also skipped "
+                         "when its estimated memory does not fit)")
     ap.add_argument("--vocab", type=int, default=2048)
     ap.add_argument("--length", type=int, default=8)
     ap.add_argument("--batch", type=int, default=2)
@@ -364,9 +523,10 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-gpu", action="store_true")
+    ap.add_argument("--append", action="store_true",
+                    help="keep the other sizes' results already in --out (same sizes are replaced)")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "items.json"))
     args = ap.parse_args()
-    args.dict_max = args.max_items if args.dict_max is None else args.dict_max
     from constrain.native import triton_items
     args.gpu = (not args.no_gpu) and triton_items.available()
     sizes = [int(s) for s in args.sizes if s <= args.max_items]
@@ -377,44 +537,21 @@ def main() -> None:
     run_size(2000, small, np.random.default_rng(1))
     print(f"B={args.batch} x M={args.beams}, L={args.length}, V={args.vocab}, trials={args.trials}, "
           f"gpu={args.gpu}", flush=True)
-    results = [run_size(N, args, rng) for N in sizes]
-
-    print()
-    print("| items | build s | MiB / 1M items | csr step p50/p99 us | csr mask p50/p99 us | top-k p50/p99 us "
-          "| dict step p50/p99 us | dict mask p50/p99 us | bsearch p50/p99 us "
-          "| dict/csr step | dict/csr mask | bsearch/csr step | bsearch/csr mask |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in results:
-        print(f"| {r['items']:.0e} | {r['build_s']:.2f} | {r['mib_per_million']:.1f} | {fmt_pair(r['step_us'])} "
-              f"| {fmt_pair(r['mask_us'])} | {fmt_pair(r['topk_us'])} | {fmt_pair(r['dict_step_us'])} "
-              f"| {fmt_pair(r['dict_mask_us'])} | {fmt_pair(r['bsearch_us'])} "
-              f"| {ratio(r['dict_step_us'], r['step_us'])} | {ratio(r['dict_mask_us'], r['mask_us'])} "
-              f"| {ratio(r['bsearch_us'], r['step_us'])} | {ratio(r['bsearch_us'], r['mask_us'])} |")
-    print()
-    print("per-step p50 us of the csr step by decode step (K_t = level width):")
-    for r in results:
-        row = ", ".join(f"t{t}: {d['step']:.1f} (K={r['level_width'][t] if t < len(r['level_width']) else 0})"
-                        for t, d in r["per_level_us_p50"].items())
-        print(f"  {r['items']:.0e}: {row}")
-    if len(results) > 1:
-        a, b = results[0], results[-1]
-        print(f"flatness {b['items']:.0e} vs {a['items']:.0e}: step p50 {b['step_us'][0] / a['step_us'][0]:.2f}x, "
-              f"p99 {b['step_us'][1] / a['step_us'][1]:.2f}x; mask p50 {b['mask_us'][0] / a['mask_us'][0]:.2f}x, "
-              f"p99 {b['mask_us'][1] / a['mask_us'][1]:.2f}x")
-    if args.gpu:
-        print()
-        print("| items | triton step (graph) p50/p99 us | triton mask (graph) p50/p99 us | step launch p50/p99 us |")
-        print("|---:|---:|---:|---:|")
-        for r in results:
-            g = r["gpu"]
-            print(f"| {r['items']:.0e} | {fmt_pair(g['step_graph_us'])} | {fmt_pair(g['mask_graph_us'])} "
-                  f"| {fmt_pair(g['step_launch_us'])} |")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
-            "machine": platform.machine(), "cpus": C.os.cpu_count() if hasattr(C, "os") else None,
+            "machine": platform.machine(), "cpus": C.os.cpu_count(), "command": sys.argv,
             "args": {k: v for k, v in vars(args).items()}}
-    out.write_text(json.dumps({"meta": meta, "results": results}, indent=1, default=str))
+    kept = []
+    if args.append and out.exists():
+        old = json.loads(out.read_text())
+        kept = [r for r in old["results"] if r["items"] not in sizes]
+        meta = {**meta, "appended_to": old["meta"]}
+    results = list(kept)
+    for N in sizes:
+        results.append(run_size(N, args, rng))
+        out.write_text(json.dumps({"meta": meta, "results": results}, indent=1, default=str))
+    print_tables(sorted(results, key=lambda r: r["items"]), args.gpu)
     print(f"\nwrote {out}")
 
 

@@ -1,10 +1,13 @@
 """Constrained beam search over an item set (generative retrieval), batch x beams.
 
 :func:`beam_search` is the dedicated fast path: per step one call of the model's log-prob
-function, one K-candidate step (``CompiledItems.step``, fixed shape ``[B*M, K+1]``) and one top-M
-per batch element over the ``M * (K+1)`` candidates. Everything but the model runs in numba on the
-CPU (``backend="numba"``), or as device tensors (``backend="torch"``: the Triton step on CUDA,
-torch ops elsewhere, ``torch.topk``).
+function and, on the CPU (``backend="numba"``), one fused numba call
+(``items_kernels.beam_step``) that walks every live beam's children in the CSR trie, keeps the
+top-M per batch element in a heap and writes the new beams (states, scores, token histories) into
+a double-buffered beam table: no ``[B*M, K+1]`` candidate arrays, no per-step numpy bookkeeping.
+The fixed-shape K-candidate step (``CompiledItems.step``) plus :func:`beam_topk` gives the same
+result and is what ``backend="torch"`` does with device tensors (the Triton step on CUDA, torch
+ops elsewhere, ``torch.topk``).
 
 For ``model.generate(num_beams=...)`` use ``constrain.LogitsProcessor(Items(...), tokenizer)``
 instead: it masks every beam through the matcher contract.
@@ -120,8 +123,10 @@ def beam_search(compiled: CompiledItems, logprobs_fn: Callable, *, batch_size: i
     BeamResult
         Only complete items; missing beams have score ``-inf`` and ``valid = False``.
 
-    Cost per step: the model call plus O(B M (K_t + 1)) for the step and the top-M, where ``K_t``
-    is the widest fan-out among the live beams (independent of the number of items).
+    Cost per step: the model call, a copy of the ``[B, M, t]`` tokens handed to it, and
+    O(D_t + B M (log M + t)) for the fused step, where ``D_t`` is the number of children of the
+    live beams (``backend="torch"``: O(B M (K_t + 1)), ``K_t`` the widest fan-out among them);
+    independent of the number of items.
     """
     if backend not in ("numba", "torch"):
         raise ValueError(f"backend must be 'numba' or 'torch', got {backend!r}")
@@ -132,62 +137,52 @@ def beam_search(compiled: CompiledItems, logprobs_fn: Callable, *, batch_size: i
     T = c.max_len + 1 if max_steps is None else int(max_steps)
     e_id = -1 if eos_id is None else int(eos_id)
     R = B * M
-    states = np.full(R, -1, np.int64)
-    states[::M] = 0
-    scores = np.full(R, -np.inf)
-    scores[::M] = 0.0
-    hist = np.full((R, max(T, 1)), -1, np.int64)
-    lengths = np.zeros(R, np.int32)
-    steps = 0
-    base = (np.arange(B) * M)[:, None]
+    # beam table (see items_kernels.beam_step): row r = (state, length, tokens...), two halves
+    beams = np.full((2, R, 2 + max(T, 1)), -1, np.int64)
+    beams[:, :, 1] = 0
+    beams[0, ::M, 0] = 0
+    scores = np.full((2, R), -np.inf)
+    scores[0, ::M] = 0.0
+    cur, steps = 0, 0
+    live, opened = B, B  # the root has children (items are not empty)
     for t in range(T):
-        live = (states >= 0) & (states < c.done)
-        if not live.any():
+        if not live:
             break
         steps += 1
-        deg = c.degree(states)
-        need_model = bool((live & (deg > 0)).any() or (eos_id is not None and live.any()))
-        if need_model:
-            lp = logprobs_fn(hist[:, :t].reshape(B, M, t))
+        if opened or eos_id is not None:
+            lp = logprobs_fn(beams[cur, :, 2:2 + t].reshape(B, M, t).copy())
         else:
-            lp = np.zeros((R, 1), np.float32)
-        Kt = int(deg.max())
+            lp = np.zeros((R, 1), np.float32)  # every live beam can only end: no model call
         if backend == "torch":
-            tok, clp, nxt, parent, col, new_scores = _torch_step(c, states, scores, lp, Kt, e_id,
-                                                                 B, M, device)
+            live, opened = _torch_step(c, beams, scores, cur, lp, e_id, B, M, t, device)
         else:
             lp = _to_numpy_logp(lp, R)
-            tok, clp, nxt = c.step(states, lp, K=Kt, eos_id=e_id)
-            parent, col, new_scores = beam_topk(scores, clp, B, M)
-        ok = (parent >= 0).reshape(-1)
-        src = np.where(parent >= 0, base + parent, 0).reshape(-1)
-        cc = np.where(col >= 0, col, 0).reshape(-1)
-        new_states = np.where(ok, nxt[src, cc], -1).astype(np.int64)
-        new_tok = np.where(ok & (cc < Kt), tok[src, cc], -1)
-        hist = np.where(ok[:, None], hist[src], -1)
-        hist[:, t] = new_tok
-        lengths = np.where(ok, lengths[src] + (new_tok >= 0), 0).astype(np.int32)
-        states = new_states
-        scores = new_scores.reshape(-1)
-    done = states == c.done
-    scores = np.where(done, scores, -np.inf)
-    # order: best first per batch element (beam_topk keeps them sorted; unfinished ones dropped)
+            live, opened = _ik.beam_step(c.indptr, c.tokens, c.end_bits, c.done, lp, e_id, M, t,
+                                         beams, scores, cur)
+        cur ^= 1
+    return _result(c, beams[cur], scores[cur], B, M, steps)
+
+
+def _result(c: CompiledItems, beams: np.ndarray, scores: np.ndarray, B: int, M: int,
+            steps: int) -> BeamResult:
+    """The finished beams of a beam table half, best first per batch element."""
+    scores = np.where(beams[:, 0] == c.done, scores, -np.inf)
     sc = scores.reshape(B, M)
     order = np.argsort(-sc, axis=1, kind="stable")
     sc = np.take_along_axis(sc, order, 1)
     valid = np.isfinite(sc)
-    idx = (base + order).reshape(-1)
-    toks = hist[idx].reshape(B, M, -1)[:, :, : c.max_len].astype(np.int32)
-    lens = np.where(valid, lengths[idx].reshape(B, M), 0).astype(np.int32)
+    idx = ((np.arange(B) * M)[:, None] + order).reshape(-1)
+    toks = beams[idx, 2:].reshape(B, M, -1)[:, :, : c.max_len].astype(np.int32)
+    lens = np.where(valid, beams[idx, 1].reshape(B, M), 0).astype(np.int32)
     toks = np.where(valid[:, :, None], toks, -1)
     items = [[tuple(int(x) for x in toks[b, m, : lens[b, m]]) for m in range(M) if valid[b, m]]
              for b in range(B)]
     return BeamResult(items=items, scores=sc, tokens=toks, lengths=lens, valid=valid, steps=steps)
 
 
-def _torch_step(c: CompiledItems, states, scores, lp, K, eos_id, B, M, device):
-    """One step with device tensors: the Triton step on CUDA (torch ops elsewhere) + torch.topk.
-    Returns host numpy arrays like the numba path (the bookkeeping is O(B M) per step)."""
+def _torch_step(c: CompiledItems, beams, scores, cur, lp, eos_id, B, M, t, device):
+    """One step with device tensors: the Triton step on CUDA (torch ops elsewhere) + torch.topk;
+    the beam table is then updated on the host (``items_kernels.reorder_beams``, O(B M t))."""
     import torch
 
     from .native import triton_items as ti
@@ -195,21 +190,27 @@ def _torch_step(c: CompiledItems, states, scores, lp, K, eos_id, B, M, device):
     if not isinstance(lp, torch.Tensor):
         lp = torch.as_tensor(np.asarray(lp))
     dev = torch.device(device) if device is not None else lp.device
-    lp = lp.to(dev).reshape(B * M, -1)
+    R = B * M
+    states = np.ascontiguousarray(beams[cur, :, 0])
+    lp = lp.to(dev).reshape(R, -1)
     if lp.dtype not in (torch.float32, torch.float64):
         lp = lp.float()
     idx = c.to_device(dev)
+    K = int(c.degree(states).max())
     st = torch.as_tensor(states, device=dev)
     if dev.type == "cuda" and ti.available():
         tok, clp, nxt = ti.step(idx, st, lp.contiguous(), K, eos_id)
     else:
         tok, clp, nxt = ti.step_torch(idx, st, lp, K, eos_id)
     W = K + 1
-    tot = torch.as_tensor(scores, device=dev, dtype=torch.float64)[:, None] + clp.double()
+    tot = torch.as_tensor(scores[cur], device=dev, dtype=torch.float64)[:, None] + clp.double()
     top, arg = torch.topk(tot.reshape(B, M * W), M, dim=1)  # sorted, best first
-    ok = torch.isfinite(top)
-    parent = torch.where(ok, arg // W, -1)
-    col = torch.where(ok, arg % W, -1)
-    top = torch.where(ok, top, torch.full_like(top, float("-inf")))
-    return (tok.cpu().numpy(), clp.cpu().numpy(), nxt.cpu().numpy(), parent.cpu().numpy(),
-            col.cpu().numpy(), top.cpu().numpy())
+    ok = torch.isfinite(top).cpu().numpy().reshape(-1)
+    arg = arg.cpu().numpy().reshape(-1)
+    src = np.where(ok, (np.arange(R) // M) * M + arg // W, -1)
+    col = arg % W
+    s0 = np.maximum(src, 0)
+    nxt = nxt.cpu().numpy()[s0, col].astype(np.int64)
+    tok = np.where(col < K, tok.cpu().numpy()[s0, col], -1).astype(np.int64)
+    return _ik.reorder_beams(c.indptr, c.done, t, src, nxt, tok, top.cpu().numpy().reshape(-1),
+                             beams, scores, cur)

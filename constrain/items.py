@@ -408,10 +408,19 @@ class CompiledItems(CompiledConstraint):
         tok : int32[R, K+1], cand_logp : [R, K+1] (logp's dtype), next : int32[R, K+1]
             Columns ``0..K-1``: the children in token order then padding (``-1, -inf, -1``);
             column ``K``: the end-of-sequence candidate (next state ``done``). See
-            ``items_kernels.step``. Cost: O(R (K + 1)), independent of the number of items.
+            ``items_kernels.step``.
+
+        Cost: O(R (K + 1)) writes, independent of the number of items; a row without a beam
+        (``-1``) still writes its ``K + 1`` padding slots, so at a wide level with few live
+        beams (the root: K = fan-out of the root) pass only the live rows. Inputs already in
+        the kernel's layout (C-contiguous ``int64`` states, float32/64 log-probs) are not copied;
+        with ``K`` and ``out`` given the call is the kernel plus about a microsecond.
         """
-        st = np.ascontiguousarray(np.asarray(states, dtype=np.int64).reshape(-1))
-        lp = as_numpy_bitmask(logp) if not isinstance(logp, np.ndarray) else logp
+        st = states
+        if not (type(st) is np.ndarray and st.dtype == np.int64 and st.ndim == 1
+                and st.flags.c_contiguous):
+            st = np.ascontiguousarray(np.asarray(states, dtype=np.int64).reshape(-1))
+        lp = logp if type(logp) is np.ndarray else as_numpy_bitmask(logp)
         if lp.dtype not in (np.float32, np.float64):
             lp = lp.astype(np.float32)
         if K is None:

@@ -262,6 +262,175 @@ def beam_topk(beam_scores, cand_lp, B, M, out_parent, out_col, out_score):  # pr
             out_col[b, k] = -1
 
 
+@numba.njit(cache=True, nogil=True)
+def _worse(sa, ka, sb, kb):  # pragma: no cover - compiled
+    """Candidate ``(sa, ka)`` ranks below ``(sb, kb)``: a lower score, or the same score and a
+    later visit (a larger key)."""
+    return sa < sb or (sa == sb and ka > kb)
+
+
+@numba.njit(cache=True, nogil=True)
+def _sift_down(hs, hk, i, n):  # pragma: no cover - compiled
+    """Restore the heap (worst candidate at 0) below position ``i`` of ``hs/hk[:n]``."""
+    while True:
+        w = i
+        a = 2 * i + 1
+        if a < n and _worse(hs[a], hk[a], hs[w], hk[w]):
+            w = a
+        if a + 1 < n and _worse(hs[a + 1], hk[a + 1], hs[w], hk[w]):
+            w = a + 1
+        if w == i:
+            return
+        hs[i], hs[w] = hs[w], hs[i]
+        hk[i], hk[w] = hk[w], hk[i]
+        i = w
+
+
+@numba.njit(cache=True, nogil=True)
+def _push(hs, hk, cnt, sc, key):  # pragma: no cover - compiled
+    """Offer a candidate to the top-``M`` heap ``hs/hk[:cnt]`` (capacity ``M = hs.shape[0]``,
+    worst at 0); a full heap keeps it only when it beats the worst. Returns the new count.
+    O(1) for a rejected candidate, O(log M) otherwise."""
+    M = hs.shape[0]
+    if cnt == M:
+        if not _worse(hs[0], hk[0], sc, key):
+            return cnt
+        hs[0] = sc
+        hk[0] = key
+        _sift_down(hs, hk, 0, M)
+        return cnt
+    i = cnt
+    while i > 0:
+        p = (i - 1) >> 1
+        if not _worse(sc, key, hs[p], hk[p]):
+            break
+        hs[i] = hs[p]
+        hk[i] = hk[p]
+        i = p
+    hs[i] = sc
+    hk[i] = key
+    return cnt + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _sort_heap(hs, hk, cnt):  # pragma: no cover - compiled
+    """Heapsort ``hs/hk[:cnt]`` in place into best-first order. O(cnt log cnt)."""
+    for n in range(cnt - 1, 0, -1):
+        hs[0], hs[n] = hs[n], hs[0]
+        hk[0], hk[n] = hk[n], hk[0]
+        _sift_down(hs, hk, 0, n)
+
+
+@numba.njit(cache=True, nogil=True)
+def beam_step(indptr, tokens, end_bits, done, logp, eos_id, M, t, beams, scores, cur):  # pragma: no cover
+    """One fused beam-search step: candidates, per-batch top-``M`` and the new beams at once.
+
+    Beam table ``beams int64[2, B*M, 2 + T]`` (double-buffered; ``cur`` is the current half):
+    row ``r`` is ``(state, length, token_0, ..., token_{T-1})`` with ``-1`` for missing beams,
+    tokens past the end and item ends; ``scores float64[2, B*M]`` (``-inf``: missing beam).
+    Writes half ``1 - cur``.
+
+    Candidates of beam ``r`` in state ``s`` with score ``bs`` (``bs = -inf`` or ``s < 0``: none):
+    every child ``e + 1`` of ``s`` in token order (score ``bs + logp[r, tokens[e]]``), then the
+    end of sequence: when ``s`` is an item (``bs + logp[r, eos_id]``, or ``bs`` when
+    ``eos_id < 0``) or ``s == done`` (``bs``), next state ``done``, token ``-1``. ``-inf``
+    log-probs are never chosen. Per batch element the ``M`` best are kept (a heap), best first,
+    ties to the earlier candidate (beam-major, then the order above, i.e. the smaller
+    ``(row, next state)``): exactly ``step`` + ``beam_topk`` without the ``[B*M, K+1]`` arrays.
+    Slots without a candidate become missing beams.
+
+    Returns ``(live, open)``: new beams in a trie state, and those with children.
+    Cost: O(D + A log M + B M (log M + t)) for D candidates of which A enter a heap;
+    independent of the number of items.
+    """
+    ninf = -np.inf
+    R = beams.shape[1]
+    B = R // M
+    src_b = beams[cur]
+    src_s = scores[cur]
+    # row pointers of every beam first: independent loads whose cache misses overlap
+    starts = np.zeros(R, np.int64)
+    ends = np.zeros(R, np.int64)
+    for r in range(R):
+        s = src_b[r, 0]
+        if s >= 0 and s < done and src_s[r] != ninf:
+            starts[r] = indptr[s]
+            ends[r] = indptr[s + 1]
+    hs = np.empty(M, np.float64)  # top-M heap: scores and keys (row << 32 | next state)
+    hk = np.empty(M, np.int64)
+    src = np.empty(R, np.int64)
+    nxt = np.empty(R, np.int64)
+    tok = np.empty(R, np.int64)
+    sc = np.empty(R, np.float64)
+    for b in range(B):
+        cnt = 0
+        for i in range(M):
+            r = b * M + i
+            bs = src_s[r]
+            s = src_b[r, 0]
+            if bs == ninf or s < 0:
+                continue
+            for e in range(starts[r], ends[r]):
+                v = bs + logp[r, tokens[e]]
+                # a full heap rejects without a call: later candidates lose ties
+                if v != ninf and (cnt < M or v > hs[0]):
+                    cnt = _push(hs, hk, cnt, v, (r << 32) | (e + 1))
+            if s == done:
+                x = 0.0
+            elif s < done and (end_bits[s >> 3] >> (s & 7)) & 1:
+                x = logp[r, eos_id] if eos_id >= 0 else 0.0
+            else:
+                continue
+            if x != ninf:
+                cnt = _push(hs, hk, cnt, bs + x, (r << 32) | done)
+        _sort_heap(hs, hk, cnt)
+        for k in range(M):
+            d = b * M + k
+            if k < cnt:
+                src[d] = hk[k] >> 32
+                nxt[d] = hk[k] & 0xFFFFFFFF
+                tok[d] = tokens[nxt[d] - 1] if nxt[d] < done else -1
+                sc[d] = hs[k]
+            else:
+                src[d] = -1
+    return reorder_beams(indptr, done, t, src, nxt, tok, sc, beams, scores, cur)
+
+
+@numba.njit(cache=True, nogil=True)
+def reorder_beams(indptr, done, t, src, nxt, tok, sc, beams, scores, cur):  # pragma: no cover
+    """The beam-table update of :func:`beam_step`: new beam ``k`` (half ``1 - cur``) is beam
+    ``src[k]`` of half ``cur`` extended by ``tok[k]`` (``-1``: none, an item's end) into state
+    ``nxt[k]`` with score ``sc[k]``; ``src[k] = -1`` writes a missing beam (``-1`` row, length 0,
+    score ``-inf``). Returns ``(live, open)``: new beams in a trie state, and those with
+    children. Cost: O(B*M*t)."""
+    src_b = beams[cur]
+    dst_b = beams[1 - cur]
+    dst_s = scores[1 - cur]
+    W = dst_b.shape[1]
+    live = 0
+    opened = 0
+    for k in range(src.shape[0]):
+        r = src[k]
+        if r < 0:  # missing beam
+            for j in range(W):
+                dst_b[k, j] = -1
+            dst_b[k, 1] = 0
+            dst_s[k] = -np.inf
+            continue
+        n = nxt[k]
+        dst_b[k, 0] = n
+        dst_b[k, 1] = src_b[r, 1] + (1 if tok[k] >= 0 else 0)
+        for j in range(2, 2 + t):
+            dst_b[k, j] = src_b[r, j]
+        dst_b[k, 2 + t] = tok[k]
+        dst_s[k] = sc[k]
+        if n >= 0 and n < done:
+            live += 1
+            if indptr[n + 1] > indptr[n]:
+                opened += 1
+    return live, opened
+
+
 def warm_up() -> None:
     """Compile (or load from numba's disk cache) every kernel on tiny inputs."""
     C = np.array([[1, 2], [1, 0]], np.int32)
@@ -284,6 +453,13 @@ def warm_up() -> None:
         oc = np.empty((2, 2), np.int64)
         os_ = np.empty((2, 2), np.float64)
         beam_topk(np.zeros(4), ol, 2, 2, op, oc, os_)
+        bt = np.full((2, 4, 4), -1, np.int64)
+        sc = np.full((2, 4), -np.inf)
+        bt[0, ::2, 0] = 0
+        sc[0, ::2] = 0.0
+        beam_step(indptr, tokens, bits, 3, lp, 0, 2, 0, bt, sc, 0)
+    rows = np.array([0, -1, 2, -1], np.int64)
+    reorder_beams(indptr, 3, 0, rows, np.array([1, -1, 3, -1], np.int64), rows, np.zeros(4), bt, sc, 0)
     out = np.zeros((4, 1), np.uint32)
     fill_masks(indptr, tokens, bits, np.zeros((1, 1), np.uint32), np.zeros(1, np.uint32), 3, states,
                out, np.arange(4, dtype=np.int64))

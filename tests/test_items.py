@@ -425,7 +425,7 @@ def test_beam_search_matches_brute_force(seed, eos_id):
             assert sc == sorted(sc, reverse=True)
         if M == 1:  # greedy over the trie
             for b in range(B):
-                pre, s = (), 0
+                pre = ()
                 while True:
                     allowed = ref_next(set(items), pre)
                     lp = model.logp(b, pre)
