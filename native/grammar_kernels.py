@@ -37,8 +37,8 @@ def walk_lexer(trans, acc, lex, starts, node_byte, node_depth, node_subtree, tok
         Completion nodes: trie nodes where some followed state is accepting and whose subtree has
         at least one node where every followed state is dead (so a new lexeme may matter there);
         ``cdepth`` is the depth relative to its start node, ``csrc[csrc_ptr[c]:csrc_ptr[c+1]]`` the
-        indices into ``lex`` of the accepting states. ``cnode`` entries set to -1 were found useless
-        (nothing dead below them) and must be skipped.
+        indices into ``lex`` of the accepting states. Nodes found useless (nothing dead below them)
+        are dropped before returning (the outputs are compacted in place).
 
     Returns
     -------
@@ -47,7 +47,11 @@ def walk_lexer(trans, acc, lex, starts, node_byte, node_depth, node_subtree, tok
     Cost: O(alive trie nodes below the starts × k).
     """
     k = lex.shape[0]
+    # per depth, only the states still alive: cur[d, :cnt[d]] (states), idx[d, :cnt[d]] (their
+    # indices into lex, increasing), so the cost follows the live (node, state) pairs, not nodes × k
     cur = np.empty((max_depth + 2, k), dtype=np.int32)
+    idx = np.empty((max_depth + 2, k), dtype=np.int32)
+    cnt = np.empty(max_depth + 2, dtype=np.int32)
     st_depth = np.empty(max_depth + 2, dtype=np.int32)
     st_node = np.empty(max_depth + 2, dtype=np.int32)
     st_alive = np.empty(max_depth + 2, dtype=np.int64)
@@ -61,8 +65,13 @@ def walk_lexer(trans, acc, lex, starts, node_byte, node_depth, node_subtree, tok
     for si in range(starts.shape[0]):
         s = starts[si]
         ds = node_depth[s]
+        n0 = 0
         for j in range(k):
-            cur[0, j] = lex[j]
+            if lex[j] >= 0:
+                cur[0, n0] = lex[j]
+                idx[0, n0] = j
+                n0 += 1
+        cnt[0] = n0
         end = s + node_subtree[s]
         sp = 0
         i = s + 1
@@ -73,20 +82,18 @@ def walk_lexer(trans, acc, lex, starts, node_byte, node_depth, node_subtree, tok
                 if alive - st_alive[sp] == node_subtree[st_node[sp]] - 1:
                     cnode[st_comp[sp]] = -1
             b = node_byte[i]
-            anyalive = False
+            n = 0
             anyacc = False
-            for j in range(k):
-                g = cur[d - 1, j]
-                if g >= 0:
-                    g2 = trans[g, b]
-                    cur[d, j] = g2
-                    if g2 >= 0:
-                        anyalive = True
-                        if acc[g2]:
-                            anyacc = True
-                else:
-                    cur[d, j] = -1
-            if not anyalive:
+            for a in range(cnt[d - 1]):
+                g2 = trans[cur[d - 1, a], b]
+                if g2 >= 0:
+                    cur[d, n] = g2
+                    idx[d, n] = idx[d - 1, a]
+                    n += 1
+                    if acc[g2]:
+                        anyacc = True
+            cnt[d] = n
+            if n == 0:
                 i += node_subtree[i]
                 continue
             alive += 1
@@ -98,10 +105,9 @@ def walk_lexer(trans, acc, lex, starts, node_byte, node_depth, node_subtree, tok
                     return -1, -1
                 cnode[nc] = i
                 cdepth[nc] = d
-                for j in range(k):
-                    g2 = cur[d, j]
-                    if g2 >= 0 and acc[g2]:
-                        csrc[ns] = j
+                for a in range(n):
+                    if acc[cur[d, a]]:
+                        csrc[ns] = idx[d, a]
                         ns += 1
                 csrc_ptr[nc + 1] = ns
                 st_depth[sp] = d
@@ -115,7 +121,27 @@ def walk_lexer(trans, acc, lex, starts, node_byte, node_depth, node_subtree, tok
             sp -= 1
             if alive - st_alive[sp] == node_subtree[st_node[sp]] - 1:
                 cnode[st_comp[sp]] = -1
-    return nc, ns
+    return _compact(nc, cnode, cdepth, csrc_ptr, csrc)
+
+
+@numba.njit(cache=True, nogil=True)
+def _compact(nc, cnode, cdepth, csrc_ptr, csrc):
+    """Drop the completion nodes marked -1, moving the others (and their sources) to the front."""
+    m = 0
+    ns = 0
+    for c in range(nc):
+        if cnode[c] < 0:
+            continue
+        lo = csrc_ptr[c]
+        hi = csrc_ptr[c + 1]
+        cnode[m] = cnode[c]
+        cdepth[m] = cdepth[c]
+        for p in range(lo, hi):
+            csrc[ns] = csrc[p]
+            ns += 1
+        m += 1
+        csrc_ptr[m] = ns
+    return m, ns
 
 
 def warm_up() -> None:

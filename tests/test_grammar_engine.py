@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
@@ -22,7 +23,8 @@ from constrain.bitmask import bitmask_to_bool
 from constrain.errors import InvalidSyntax, LimitExceeded, TokenRejected
 from constrain.grammar.api import CompiledGrammar, Grammar, GrammarLimits, GrammarMatcher
 from constrain.grammar.ir import CFG, Rule, Terminal
-from constrain.grammar.testing import lark_accepts, lark_parser, mutate, random_sentences
+from constrain.grammar.testing import (AllSplitsRecognizer, lark_accepts, lark_parser, mutate,
+                                       random_sentences)
 
 
 def _t(name, pattern, flags=0):
@@ -73,6 +75,9 @@ GRAMMARS = {
     "overlap": _cfg("s", [("s", "w"), ("s", "s w"), ("w", "AB"), ("w", "ABC"), ("w", "CD"), ("w", "U")],
                     [_lit("AB", "ab"), _lit("ABC", "abc"), _lit("CD", "cd"), _t("U", "[é日]+")]),
 }
+
+# sql_like where no lexeme boundary may fall between two word characters (CFG.word_chars)
+SQL_WORDS = dataclasses.replace(GRAMMARS["sql_like"], word_chars="[A-Za-z0-9_]")
 
 JSON_LARK = r"""
 ?start: value
@@ -160,6 +165,26 @@ def test_acceptance_equals_lark(name):
     for s in sents:  # the generator's sentences are in the all-splits language
         assert g.accepts(s), (name, s)
     assert 0 < n_acc < len(cases)
+
+
+def test_word_chars_acceptance_equals_all_splits_reference():
+    """`CFG.word_chars`: the engine equals the exact all-splits reference on random sentences,
+    their mutations and hand-picked adjacent words; lark (which cannot express it) accepts more."""
+    ref = AllSplitsRecognizer(SQL_WORDS)
+    g = Grammar.from_cfg(SQL_WORDS)
+    rng = random.Random(5)
+    sents = random_sentences(SQL_WORDS, 30, seed=2, max_depth=6, max_len=50)
+    cases = sents + [mutate(s, rng) for s in sents for _ in range(3)] + [
+        "select x from t", "selectx from t", "select x fromt", "select x from t where a=1",
+        "select x from t where a='1'", "select x from twhere a=1", "select 1 from t", "select x as1 from t",
+        "select x,y from t", "select x from t where a=b1"]
+    n_acc = 0
+    for s in cases:
+        exp = ref.accepts(s)
+        assert g.accepts(s) == exp, s
+        n_acc += exp
+    assert 0 < n_acc < len(cases)
+    assert not g.accepts("selectx from t") and lark_accepts(lark_parser(SQL_WORDS), "selectx from t")
 
 
 @pytest.mark.parametrize("gname,texts", [
@@ -416,12 +441,15 @@ def _small_vocab(seed: int, alphabet: str, n: int = 400) -> cn.Vocabulary:
 @pytest.mark.parametrize("name,alphabet", [
     ("ambiguous_expr", "ab+() if12"), ("nullable", "xyz"), ("overlap", "abcdé"), ("palindrome", "ab"),
     ("sql_like", "selctfromwhe ,*=1'"), ("left_list", "ab,"), ("right_list", "a0;"),
+    ("sql_words", "selctfromwhe ,*=1'"),
 ])
 def test_masks_brute_force_small_vocab_all_steps(name, alphabet):
     """Masks (cached or not, lexemes ending at any depth of a token) equal brute force at every
     step of several sentences, on a vocabulary dense in multi-lexeme tokens."""
-    cfg = GRAMMARS[name]
-    sents = random_sentences(cfg, 6, seed=11, max_depth=5, max_len=30)
+    cfg = SQL_WORDS if name == "sql_words" else GRAMMARS[name]
+    ref = AllSplitsRecognizer(cfg)  # the generator ignores word_chars: keep the sentences
+    sents = [s for s in random_sentences(cfg, 6, seed=11, max_depth=5, max_len=30) if ref.accepts(s)]
+    assert sents
     v = _small_vocab(len(name), "".join(sorted(set(alphabet + "".join(sents)))))
     c = Grammar.from_cfg(cfg).compile(v)
     ref = Grammar.from_cfg(cfg, limits=GrammarLimits(mask_cache_bytes=0)).compile(v)  # no mask cache

@@ -202,6 +202,23 @@ def test_priorities_are_kept_and_do_not_change_the_language():
     assert lark_accepts(lark_parser(cfg), "if x iffy")
 
 
+def test_word_chars_terminal_declares_cfg_word_chars():
+    """``_WORD_CHARS`` is no lexeme: it sets `CFG.word_chars` (flags inlined); the engine refuses a
+    class that is not single ASCII characters."""
+    text = 'start: (KW | NUM)+\nKW: "if"\nNUM: /[0-9]+/\n_WORD_CHARS: /[a-z0-9]/%s\n%%ignore " "\n'
+    cfg = lark_to_cfg(text % "i")
+    assert cfg.word_chars == "(?i:[a-z0-9])" and "_WORD_CHARS" not in cfg.terminals
+    g = cn.Grammar(text % "")
+    ref = AllSplitsRecognizer(g.cfg)
+    for s, ok in [("if 1 if", True), ("if(1)", False), ("if1", False), ("1if", False), ("ifif", False),
+                  ("if  12 if", True), ("12", True)]:
+        assert g.accepts(s) == ref.accepts(s) == ok, s
+    assert lark_accepts(lark_parser(g.cfg), "if1")  # lark's oracle ignores word_chars
+    for bad in ("/[a-z]+/", "/[aé]/", "/ab/"):
+        with pytest.raises(cn.InvalidSyntax, match="word characters"):
+            cn.Grammar('start: "a"\n_WORD_CHARS: %s\n' % bad)
+
+
 @pytest.mark.parametrize("text,match,line,col", [
     ("start: a\na: b\n", "undefined rule 'b'", 2, 4),
     ("start: A B\nA: \"a\"\n", "undefined terminal 'B'", 1, 10),

@@ -13,6 +13,9 @@ lexemes, as lark's Earley ``lexer="dynamic_complete"``) without a separate lexer
 overlapping terminals (keywords versus identifiers) simply run side by side. Ignored terminals
 are compiled into the grammar: every terminal ``t`` becomes ``_W_t -> _IGS t`` and the start
 ``_S' -> start _IGS`` with ``_IGS -> ε | _IGS IGNORED`` (deduplicated by the Earley sets).
+Word boundaries (`CFG.word_chars`): a lexeme starting at a position whose previous byte is a word
+character starts in a copy of its DFA's start state without the word bytes, so no cut falls
+between two word characters (a property of the position, shared by all its items: exact).
 
 A chart is a list of immutable `ESet` objects, one per byte position; a matcher keeps the list,
 so ``rollback`` is truncation and ``fork`` is a list copy. A position is *viable* (the bytes so far
@@ -40,6 +43,9 @@ Caches (per vocabulary in `_VCache`, bounded by `GrammarLimits`):
   items with origins replaced by the signatures of the sets there), so equal signatures have
   equal masks. Signatures propagate along bytes through a transition table (``(sig, byte) ->
   sig``), so on known paths ``allows`` is a bit test of the cached mask;
+* what a root completion group adds to a mask, per (its trie nodes, the future id of the set its
+  closure made: `Engine._future_id`, the signature of a virtual set): equal futures allow equal
+  tokens below the same nodes, so a mask missed by the whole-mask cache reuses the parts it shares;
 * lexemes nested deep inside one token (a token of 64 unary minus signs is 64 closures):
   `_Templates` interns virtual sets by relative content when their closure read only their parent
   set and their items do not reach into the chart; the next closure from the same template is
@@ -157,6 +163,24 @@ def _literal_dfa(lit: str, flags: int, rl):
     return _ChainDFA(trans, acc)
 
 
+def _word_bytes(word_chars: str, rl) -> np.ndarray:
+    """bool[256]: the bytes of `CFG.word_chars` (empty: none). The class must match single ASCII
+    characters only (then a byte decides it exactly); else `InvalidSyntax`."""
+    word = np.zeros(256, dtype=np.bool_)
+    if not word_chars:
+        return word
+    from ..regex.api import regex_dfa
+
+    dfa = regex_dfa(word_chars, 0, rl)
+    nxt = dfa.transitions[0]
+    ok = nxt[128:].max() < 0 and all(dfa.accepting[q] and dfa.transitions[q].max() < 0
+                                      for q in nxt[:128] if q >= 0)
+    if not ok or not (nxt >= 0).any():
+        raise InvalidSyntax(f"word characters {word_chars!r} must be one class of ASCII characters")
+    word[:128] = nxt[:128] >= 0
+    return word
+
+
 class ESet:
     """One Earley set (byte position ``pos``). Immutable once built.
 
@@ -197,13 +221,15 @@ class ESet:
 
 
 class _Group:
-    """Completion nodes of one walk sharing their accepting sources (at any depth: the parser's
-    closure after completing the same lexemes does not depend on where in the token they end)."""
+    """Completion nodes of one walk sharing their accepting sources and whether their last byte
+    is a word character (at any depth: the parser's closure after completing the same lexemes
+    does not depend on where in the token they end)."""
 
-    __slots__ = ("srcs", "nodes", "sub")
+    __slots__ = ("srcs", "after_word", "nodes", "sub")
 
-    def __init__(self, srcs, nodes, sub=None):
+    def __init__(self, srcs, after_word, nodes, sub=None):
         self.srcs = srcs
+        self.after_word = after_word
         self.nodes = nodes
         # new lexer state L2 -> _Walk of these nodes' subtrees; shared by every group with the
         # same nodes (`_VCache.subs`): e.g. the node "--" is reached under many lexer states
@@ -304,10 +330,16 @@ class Engine:
         self.term_names = tnames
         self.n_terms = T = len(tnames)
         tid = {n: i for i, n in enumerate(tnames)}
+        word = _word_bytes(cfg.word_chars, rl)
+        # a terminal whose first byte may be a word character gets a second start state without
+        # those bytes, predicted after a word byte (see `close`)
+        starts_word = [bool(word[d.transitions[0] >= 0].any()) for d in dfas]
+        total += sum(starts_word)
         trans = np.full((max(total, 1), 256), -1, dtype=np.int32)
         acc = np.zeros(max(total, 1), dtype=np.bool_)
         term_of = np.zeros(max(total, 1), dtype=np.int32)
         q0 = []
+        q0w = []
         off = 0
         for i, d in enumerate(dfas):
             n = d.n_states
@@ -317,6 +349,17 @@ class Engine:
             term_of[off:off + n] = i
             q0.append(off)
             off += n
+        for i, d in enumerate(dfas):
+            if starts_word[i]:
+                trans[off] = np.where(word, -1, trans[q0[i]])
+                acc[off] = acc[q0[i]]
+                term_of[off] = i
+                q0w.append(off)
+                off += 1
+            else:
+                q0w.append(q0[i])
+        self.q0w = q0w
+        self._word_list = word.tolist()
         self.trans = trans
         self.acc = acc
         self.term_of = term_of
@@ -471,10 +514,13 @@ class Engine:
         """The set at position 0."""
         return self.close(0, [], (), None, predict=(self.start_sym,))
 
-    def close(self, pos, scan, comps, lookup, predict=()) -> ESet:
+    def close(self, pos, scan, comps, lookup, predict=(), after_word=False) -> ESet:
         """Build the set at ``pos`` from its advanced scan items ``scan`` (kept), the terminals
         completed here ``comps`` (``(terminal, origin)``; origins < pos, looked up with ``lookup``)
-        and nonterminals to predict. Cost: O(items added × their waiters)."""
+        and nonterminals to predict. ``after_word``: the byte before ``pos`` is a word character
+        (`CFG.word_chars`), so the lexemes predicted here start in states that refuse word bytes
+        (every lexeme starting at ``pos`` follows one ending there, so this is a property of the
+        position alone). Cost: O(items added × their waiters)."""
         T = self.n_terms
         dr_next = self.dr_next
         dr_lhs = self.dr_lhs
@@ -482,7 +528,7 @@ class Engine:
         clo = self.clo
         pterms = self._pterms
         wait_on = self.wait_on
-        q0 = self.q0
+        q0 = self.q0w if after_word else self.q0
         start_sym = self.start_sym
         live = self._live_list
         N: set | None = None
@@ -592,7 +638,7 @@ class Engine:
         if comps is None:
             E = ESet(prev.pos + 1, newscan)
         else:
-            E = self.close(prev.pos + 1, newscan, comps, lookup)
+            E = self.close(prev.pos + 1, newscan, comps, lookup, after_word=self._word_list[b])
         E._b = b
         s = prev._sig
         if s is not None:  # same future before, same byte: same future after
@@ -646,10 +692,10 @@ class Engine:
             cn = cnode[:nc].tolist()
             cp = cptr[:nc + 1].tolist()
             cs = csrc[:ns].tolist()
+            word = self._word_list
+            nb = t.node_byte
             for c in range(nc):
-                if cn[c] < 0:
-                    continue
-                key = tuple(cs[cp[c]:cp[c + 1]])
+                key = (word[nb[cn[c]]], tuple(cs[cp[c]:cp[c + 1]]))
                 lst = groups.get(key)
                 if lst is None:
                     groups[key] = [cn[c]]
@@ -663,7 +709,7 @@ class Engine:
             sub = subs.get(key)
             if sub is None:
                 sub = subs.setdefault(key, {})
-            gl.append(_Group(k, arr, sub))
+            gl.append(_Group(k[1], k[0], arr, sub))
         gl = tuple(gl)
         if dense:
             return _Walk(row=row, groups=gl)
@@ -754,7 +800,13 @@ class Engine:
         return out
 
     def _sign(self, chart: list, p: int) -> None:
-        E = chart[p]
+        chart[p]._sig = self._future_id(chart[p], chart)
+
+    def _future_id(self, E: ESet, chart: list) -> int | None:
+        """The interned id of ``E``'s future: its items with every origin replaced by the
+        signature of the chart set there (``E``'s own position by -1). ``E`` is ``chart[E.pos]``
+        or a virtual set after the chart. None when a set at an origin is not signed yet."""
+        p = E.pos
         cache: dict = {}
 
         def m(o):
@@ -763,13 +815,18 @@ class Engine:
             r = cache.get(o)
             if r is None:
                 r = cache[o] = chart[o]._sig
+                if r is None:
+                    raise _Unsigned
             return r
 
-        scan = frozenset((g, m(o)) for g, o in E.scan)
-        if E.waiting:
-            wt = frozenset((dr, m(o)) for lst in E.waiting.values() for dr, o in lst)
-        else:
-            wt = None
+        try:
+            scan = frozenset((g, m(o)) for g, o in E.scan)
+            if E.waiting:
+                wt = frozenset((dr, m(o)) for lst in E.waiting.values() for dr, o in lst)
+            else:
+                wt = None
+        except _Unsigned:
+            return None
         key = (scan, wt, frozenset(E.N) if E.N else None, E.accept)
         tab = self._sig_table
         s = tab.get(key)
@@ -781,7 +838,7 @@ class Engine:
                         tab.clear()
                     self._sig_next += 1
                     s = tab[key] = self._sig_next
-        E._sig = s
+        return s
 
     # ------------------------------------------------------------------ masks
     def fill_row(self, vocab, chart: list, row: np.ndarray, deadline: float,
@@ -822,11 +879,28 @@ class Engine:
 
         for grp in root.groups:
             comps = [(term_of[L[j]], o) for j in grp.srcs for o in origins[j]]
-            S = self.close(n0, [], comps, lookup)
-            if S.scan:
-                chain.append(S)
-                self._sub(vocab, vc, grp, S, lookup, chain, row, deadline, n0, tm)
-                chain.pop()
+            S = self.close(n0, [], comps, lookup, after_word=grp.after_word)
+            if not S.scan:
+                continue
+            # what the group adds is a function of (its nodes, S's future): cached across masks
+            fid = self._future_id(S, chart)
+            ck = (id(grp.sub), -fid) if fid is not None else None  # template ids are > 0
+            hit = vc.contrib.get(ck) if ck is not None else None
+            if hit is not None:
+                if len(hit[0]):
+                    row[hit[0]] |= hit[1]
+                continue
+            part = np.zeros_like(row)
+            chain.append(S)
+            self._sub(vocab, vc, grp, S, lookup, chain, part, deadline, n0, tm)
+            chain.pop()
+            idx = np.flatnonzero(part)
+            val = part[idx]
+            row[idx] |= val
+            if ck is not None:
+                with self._lock:
+                    if vc.reserve(idx.nbytes + val.nbytes + 64, self.limits.mask_cache_bytes):
+                        vc.contrib[ck] = (idx, val)
         if time.perf_counter() > deadline:
             raise LimitExceeded("mask_time_budget_s", self.limits.mask_time_budget_s,
                                 f"computing one mask at byte {n0 - 1}")
@@ -867,7 +941,8 @@ class Engine:
             pos = S.pos
             for g2 in w.groups:
                 terms = frozenset([term_of[L2[j]] for j in g2.srcs])
-                ctid = tm.next.get((tid, terms)) if tid is not None else None
+                aw = g2.after_word
+                ctid = tm.next.get((tid, terms, aw)) if tid is not None else None
                 if ctid is not None:
                     if not tm.lex[ctid]:
                         continue
@@ -879,11 +954,11 @@ class Engine:
                         reads.add(o)
                         return lookup(o)
 
-                    S2 = self.close(pos + 1, [], [(t, pos) for t in terms], lk)
-                    if reads <= {pos}:  # S2 is a function of S's content and terms only
+                    S2 = self.close(pos + 1, [], [(t, pos) for t in terms], lk, after_word=aw)
+                    if reads <= {pos}:  # S2 is a function of S's content, terms and aw only
                         ctid = tm.intern(S2, n0)
                         if tid is not None and ctid is not None:
-                            tm.next[(tid, terms)] = ctid
+                            tm.next[(tid, terms, aw)] = ctid
                     else:
                         pure = False
                 if S2.scan is None or S2.scan:
@@ -901,6 +976,10 @@ class Engine:
         return pure
 
 
+class _Unsigned(Exception):
+    """A set at an origin has no signature yet (`Engine._future_id`)."""
+
+
 class _Templates:
     """Memo of parser closures along lexemes ending deeper and deeper inside one token (e.g. a
     token of 64 unary minus signs: 64 nested closures). A virtual set (made during a mask) whose
@@ -916,7 +995,7 @@ class _Templates:
     def __init__(self, n: int = 0):
         self.ids: dict = {}
         self.store: dict = {}
-        self.next: dict = {}  # (template id, frozenset of terminals completed) -> template id
+        self.next: dict = {}  # (template id, terminals completed, after_word) -> template id
         self.lex: dict = {}  # template id -> its lexer state
         self.n = n  # last id given (a fresh table goes on from the old one's)
 

@@ -11,7 +11,11 @@ with ``lexer="dynamic_complete"``): the output text must split into a sequence o
 matching one terminal (or an ``ignore`` terminal, which may appear between any two lexemes and at
 both ends), such that the sequence of non-ignored terminals is derivable from ``start``. Every
 split is considered (no longest-match rule), unless the grammar asks for priorities, which the
-front end either honours by construction or refuses with `UnsupportedFeature`.
+front end either honours by construction or refuses with `UnsupportedFeature`. One exception:
+``CFG.word_chars`` (a regex of one ASCII character class, e.g. ``[A-Za-z0-9_$]``), when set,
+forbids a split between two word characters: two lexemes may not meet where the last character
+of one and the first of the next are both word characters (so ``SELECTa`` is one word, never
+``SELECT`` + ``a``; adjacent word-like lexemes need a separator, as in SQL or C tokenizers).
 
 This module is a contract: change it only on purpose, in every front end and engine at once.
 """
@@ -51,6 +55,7 @@ class CFG:
     rules: tuple[Rule, ...]
     terminals: dict[str, Terminal] = field(default_factory=dict)
     ignore: tuple[str, ...] = ()  # terminal names that may appear between lexemes and are skipped
+    word_chars: str = ""  # one ASCII character class: no lexeme boundary between two of them
 
     def is_terminal(self, symbol: str) -> bool:
         return symbol in self.terminals
@@ -74,4 +79,6 @@ class CFG:
             lines.append(f"{t.name} = /{t.pattern}/{'i' if t.flags & 2 else ''}")
         if self.ignore:
             lines.append(f"%ignore {' '.join(self.ignore)}")
+        if self.word_chars:
+            lines.append(f"word chars /{self.word_chars}/")
         return "\n".join(lines)

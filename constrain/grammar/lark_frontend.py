@@ -12,7 +12,8 @@ Tree-shaping features have no effect on the language and are accepted: aliases (
 and kept in `ir.Terminal.priority`: under all-splits lexing (lark's Earley with
 ``lexer="dynamic_complete"``, and our engine) a priority only chooses between parse trees, never
 whether a text is accepted. Templates and ``%declare`` are refused with `UnsupportedFeature`.
-See ``docs/grammar-syntax.md``.
+A terminal named ``_WORD_CHARS`` is no lexeme: its class becomes `CFG.word_chars` (no lexeme
+boundary between two word characters). See ``docs/grammar-syntax.md``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from typing import Iterable, Sequence
 from ..errors import InvalidSyntax, LimitExceeded, UnsupportedFeature
 from .ir import CFG, Rule, Terminal
 
-__all__ = ["lark_to_cfg", "COMMON_LARK", "terminal_regex"]
+__all__ = ["lark_to_cfg", "COMMON_LARK", "terminal_regex", "WORD_CHARS"]
+
+#: The terminal that declares `CFG.word_chars` (a single ASCII character class) instead of a lexeme.
+WORD_CHARS = "_WORD_CHARS"
 
 COMMON_LARK = r"""// constrain's `common` library: what `%import common.X` resolves to in grammars given to
 // `constrain.Grammar` (Lark syntax).
@@ -496,7 +500,7 @@ def lark_to_cfg(text: str, start: str = "start", *, path: str | None = None,
                 used_terms.add(t)
                 stack.append(t)
     for name, (kind, tok) in sc.defs.items():
-        if name in reach_rules or name in used_terms or allow_unreachable:
+        if name in reach_rules or name in used_terms or allow_unreachable or name == WORD_CHARS:
             continue
         what = "rule" if kind == "rule" else "terminal"
         raise _syntax_error(f"{what} '{name}' is unreachable from the start rule '{start}' "
@@ -557,9 +561,19 @@ def lark_to_cfg(text: str, start: str = "start", *, path: str | None = None,
                                          "has no definition")
 
     cfg = CFG(start=start, rules=tuple(rules), terminals=terminals,
-              ignore=tuple(str(i) for i in ignore))
+              ignore=tuple(str(i) for i in ignore), word_chars=_word_chars(tdefs))
     _check_productive(cfg, text, lambda name: sc.defs.get(name, (None, None))[1])
     return cfg
+
+
+def _word_chars(tdefs: dict) -> str:
+    """`CFG.word_chars` from the grammar's ``_WORD_CHARS`` terminal (flags inlined), or ""."""
+    td = tdefs.get(WORD_CHARS)
+    if td is None:
+        return ""
+    term = _pattern_to_terminal(td)
+    letters = "".join(letter for letter, bit in _LARK_FLAGS.items() if bit and term.flags & bit)
+    return f"(?{letters}:{term.pattern})" if letters else term.pattern
 
 
 def productive_nonterminals(cfg: CFG) -> set[str]:

@@ -71,6 +71,7 @@ def cfg_to_lark(cfg: CFG) -> str:
     Nonterminals become ``n<k>`` (``start`` derives the CFG's start symbol), terminals ``T<k>``,
     each a ``/regex/flags`` literal; ``%ignore`` is kept. Parse it with
     ``Lark(text, parser="earley", lexer="dynamic_complete")`` (see `lark_parser`).
+    ``CFG.word_chars`` is not kept (lark has no equivalent): lark then accepts a superset.
     """
     nts = {nt: f"n{k}" for k, nt in enumerate(cfg.nonterminals)}
     ts = {t: f"T{k}" for k, t in enumerate(cfg.terminals)}
@@ -334,7 +335,8 @@ class AllSplitsRecognizer:
     terminals allowed between lexemes and at both ends) is considered.
 
     Independent of lark (whose Earley lexer takes the *first* regex match at a position, then
-    its truncations, so it can miss lexemes such as the ``75`` of ``/[0-9]|[1-9][0-9]*/``).
+    its truncations, so it can miss lexemes such as the ``75`` of ``/[0-9]|[1-9][0-9]*/``), and
+    honours ``CFG.word_chars``, which `cfg_to_lark` cannot express (lark's oracle ignores it).
     Cost grows like ``len(text)**2`` regex calls per expected terminal: for tests only.
     """
 
@@ -345,6 +347,7 @@ class AllSplitsRecognizer:
         for k, r in enumerate(self.rules):
             self.by_lhs.setdefault(r.lhs, []).append(k)
         self.rx = {n: re.compile(t.pattern, t.flags) for n, t in cfg.terminals.items()}
+        self.word = re.compile(cfg.word_chars) if cfg.word_chars else None
         nullable: set[str] = set()
         changed = True
         while changed:
@@ -356,6 +359,9 @@ class AllSplitsRecognizer:
         self.nullable = nullable
 
     def _ends(self, term: str, text: str, i: int) -> list[int]:
+        if 0 < i < len(text) and self.word and self.word.fullmatch(text, i - 1, i) \
+                and self.word.fullmatch(text, i, i + 1):
+            return []  # no lexeme boundary between two word characters (CFG.word_chars)
         rx = self.rx[term]
         return [j for j in range(i + 1, len(text) + 1) if rx.fullmatch(text, i, j)]
 
