@@ -29,6 +29,14 @@ NUM: /[01]+/
 start: "[" (STRING ("," STRING)*)? "]"
 STRING: /"([a,\]]|\\")*"/
 ''', '[]",a\\'),
+    "words": ('''
+start: stmt+
+stmt: "do" NAME ";" | NAME NUM ";"
+NAME: /[do]+/
+NUM: /[01]+/
+_WORD_CHARS: /[do01]/
+%ignore " "
+''', "do01; "),
     "nest": ('''
 start: a*
 a: "(" a* ")" | "x"

@@ -343,6 +343,9 @@ class InfillGrammar:
         eps_free = {(l, r) for l, r in eps_free if not (len(r) == 1 and r[0] == l)}
         self.start_nullable = start in nullable
         final_rules = _prune(sorted(eps_free), start, lambda s: s in terms and tnonempty[s])
+        if cfg.word_chars:
+            final_rules, start, terms = _split_word_boundaries(final_rules, start, terms, dfas,
+                                                               cfg.word_chars)
         # --- 3. tables
         nts = sorted({l for l, _ in final_rules} | {start})
         used_t = sorted({s for _, r in final_rules for s in r if s in terms})
@@ -534,6 +537,94 @@ class InfillGrammar:
 _PREFERRED = [ord(c) for c in " 0aeE1x_\"-+.,:;()[]{}tnru"] + list(range(0x61, 0x7B)) + list(range(0x30, 0x3A))
 _PREFERRED = list(dict.fromkeys(_PREFERRED))
 _PREF_SET = set(_PREFERRED)
+
+
+def _word_bytes(word_chars: str) -> np.ndarray:
+    """bool[256]: the bytes of ``CFG.word_chars`` (one ASCII character class)."""
+    from ..regex.api import regex_dfa
+
+    d = regex_dfa(word_chars)
+    row = d.transitions[0]
+    return (row >= 0) & d.accepting[np.maximum(row, 0)]
+
+
+def _edge_variant(d, word: np.ndarray, first: int, last: int):
+    """The words of DFA ``d`` whose first byte is (``first=1``) or is not (0) a word byte and
+    whose last byte is (``last=1``) or is not (0) one, as a trimmed `ByteDFA` (None if empty):
+    the product of ``d`` with the class of the last byte read, plus a start state. Non-empty
+    words only."""
+    from ..regex.automata import ByteDFA
+
+    n = d.n_states
+    tr = d.transitions
+    cls = word.astype(np.int32)  # 1 = word byte
+    # state 1 + 2g + c: in d's state g, the last byte read had class c; state 0: start
+    out = np.full((1 + 2 * n, 256), -1, dtype=np.int32)
+    body = np.where(tr >= 0, 1 + 2 * tr + cls[None, :], -1).astype(np.int32)
+    out[1::2] = body
+    out[2::2] = body
+    out[0] = np.where(cls == first, body[0], -1)
+    acc = np.zeros(1 + 2 * n, dtype=np.bool_)
+    acc[1 + last::2] = d.accepting
+    return _trim(ByteDFA(out, acc))
+
+
+def _trim(d):
+    """``d`` without the states unreachable from the start or that cannot reach acceptance
+    (state 0 stays the start); None when its language is empty."""
+    from ..regex.automata import ByteDFA
+
+    tr = d.transitions
+    n = tr.shape[0]
+    src, byte = np.nonzero(tr >= 0)
+    dst = tr[src, byte]
+    fwd = np.zeros(n, dtype=np.bool_)
+    fwd[0] = True
+    bwd = d.accepting.copy()
+    while True:  # at most n rounds of O(edges) numpy work
+        f2 = fwd.copy()
+        f2[dst[fwd[src]]] = True
+        b2 = bwd.copy()
+        b2[src[bwd[dst]]] = True
+        if (f2 == fwd).all() and (b2 == bwd).all():
+            break
+        fwd, bwd = f2, b2
+    keep = fwd & bwd
+    if not keep[0]:
+        return None
+    new_id = np.cumsum(keep) - 1
+    t = tr[keep]
+    t = np.where((t >= 0) & keep[np.maximum(t, 0)], new_id[np.maximum(t, 0)], -1).astype(np.int32)
+    return ByteDFA(np.ascontiguousarray(t), d.accepting[keep])
+
+
+def _split_word_boundaries(rules, start, terms, dfas, word_chars):
+    """Compile ``CFG.word_chars`` into an ε-free binary grammar: every symbol ``X`` becomes
+    ``X#fl`` (its words start with a word byte iff ``f``, end with one iff ``l``), and a binary
+    rule may not join a left part ending in a word byte to a right part starting with one.
+    Terminal variants get their own DFAs (added to ``dfas``). Returns (rules, start, terms).
+    Cost: 4x the symbols and up to 12x the binary rules of the input grammar."""
+    word = _word_bytes(word_chars)
+    pairs = [(0, 0), (0, 1), (1, 0), (1, 1)]
+    new_terms: dict = {}
+    for t in sorted({s for _, r in rules for s in r if s in terms}):
+        for f, l in pairs:
+            v = _edge_variant(dfas[t], word, f, l)
+            if v is not None:
+                name = f"{t}#{f}{l}"
+                dfas[name] = v
+                new_terms[name] = terms[t]
+    out = []
+    for lhs, rhs in rules:
+        if len(rhs) == 1:
+            out.extend((f"{lhs}#{f}{l}", (f"{rhs[0]}#{f}{l}",)) for f, l in pairs)
+        else:
+            b, c = rhs
+            out.extend((f"{lhs}#{f}{l}", (f"{b}#{f}{m}", f"{c}#{k}{l}"))
+                       for f, l in pairs for m in (0, 1) for k in (0, 1) if not (m and k))
+    top = "<S'#>"
+    out.extend((top, (f"{start}#{f}{l}",)) for f, l in pairs)
+    return _prune(out, top, lambda s: s in new_terms), top, new_terms
 
 
 def _prune(rules, start, term_ok):
