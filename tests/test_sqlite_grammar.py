@@ -100,6 +100,9 @@ def test_word_boundaries_agree_with_sqlite3():
         "SELECT x'00'FROM t": True, 'SELECT "a"FROM t': True, 'SELECT a FROM"t"': True,
         "SELECT CAST(a AS INTEGER)FROM t": True, "SELECT DISTINCTa FROM t": True,
         "SELECT a FROM t GROUP BY a HAVING count(*)>1": True, "SELECT 1.5e3 FROM t": True,
+        # keywords fold ASCII letters only (SQLite's sqlite3UpperToLower), not U+017F or U+212A
+        "\u017fELECT a FROM t": False, "SELECT a FROM t ORDER BY a DES\u212a": False,
+        "sElEcT a FrOm t": True,
     }
     for q, ok in queries.items():
         assert _sqlite_parses(db, q) == ok, q

@@ -127,8 +127,8 @@ def sql_grammar(tables_entry: Mapping) -> str:
         f"// Schema of database {tables_entry.get('db_id', '?')}",
         "%override table_name: SCHEMA_TABLE",
         "%override column_name: SCHEMA_COLUMN" if columns else "",
-        f"SCHEMA_TABLE: /{_lark_escape(name_regex(tables))}/i",
-        f"SCHEMA_COLUMN: /{_lark_escape(name_regex(columns))}/i" if columns else "",
+        f"SCHEMA_TABLE: /(?a:{_lark_escape(name_regex(tables))})/i",
+        f"SCHEMA_COLUMN: /(?a:{_lark_escape(name_regex(columns))})/i" if columns else "",
     ]
     return base + "\n".join(x for x in extra if x or x == "") + "\n"
 
