@@ -125,10 +125,11 @@ def test_ident_terminal_is_the_generated_keyword_free_regex():
 
 
 def test_name_regex_quoting_and_case():
-    rx = re.compile(name_regex(["Official_ratings_(millions)", "Name", "order"]), re.I)
+    rx = re.compile(name_regex(["Official_ratings_(millions)", "Name", "order", "Ärger"]))
     for s in ['"Official_ratings_(millions)"', "`official_ratings_(MILLIONS)`",
               "[Official_ratings_(millions)]", "name", "NAME", '"Name"', '"order"']:
         assert rx.fullmatch(s), s
+    assert rx.fullmatch('"Ärger"') and not rx.fullmatch('"äRGER"')  # SQLite folds ASCII only
     for s in ["Official_ratings_(millions)", "order", "Names", '"Name']:
         assert not rx.fullmatch(s), s
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, Mapping
 
-__all__ = ["KEYWORDS", "identifier_regex", "name_regex", "sql_grammar"]
+__all__ = ["KEYWORDS", "ascii_caseless", "identifier_regex", "name_regex", "sql_grammar"]
 
 #: Words a bare identifier cannot be (SQLite reserves them in the positions the grammar uses).
 KEYWORDS: tuple[str, ...] = (
@@ -25,6 +25,14 @@ KEYWORDS: tuple[str, ...] = (
 
 _WORD_START = "A-Za-z_"
 _WORD = "A-Za-z0-9_"
+
+
+def ascii_caseless(text: str) -> str:
+    """A regex for ``text`` with ASCII letters in either case (``[Ss]``) and everything else,
+    non-ASCII letters included, literal: SQLite's case folding, which is ASCII-only (a regex
+    ``i`` flag would also fold e.g. U+017F to ``s``), in a form every regex dialect reads."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isascii() and c.isalpha() else re.escape(c)
+                   for c in text)
 
 
 def identifier_regex(exclude: Iterable[str] = KEYWORDS) -> str:
@@ -81,19 +89,19 @@ def _class_minus(word_class: str, excluded: str) -> str:
 
 
 def name_regex(names: Iterable[str]) -> str:
-    """A case-insensitive regex (use with the ``i`` flag) for any of ``names`` written bare (when
-    a valid, non-reserved bare identifier), or quoted as ``"name"``, ``\\`name\\```` or
-    ``[name]``."""
+    """A regex, case-insensitive over ASCII letters (`ascii_caseless`), for any of ``names``
+    written bare (when a valid, non-reserved bare identifier), or quoted as ``"name"``,
+    ``\\`name\\```` or ``[name]``."""
     names = sorted(set(names), key=lambda s: (-len(s), s.lower()))
     reserved = {k.lower() for k in KEYWORDS}
     bare = [n for n in names if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n)
             and n.lower() not in reserved]
-    alts = [re.escape(n) for n in bare]
+    alts = [ascii_caseless(n) for n in bare]
     for n in names:
-        alts.append('"' + re.escape(n.replace('"', '""')) + '"')
-        alts.append("`" + re.escape(n.replace("`", "``")) + "`")
+        alts.append('"' + ascii_caseless(n.replace('"', '""')) + '"')
+        alts.append("`" + ascii_caseless(n.replace("`", "``")) + "`")
         if "]" not in n:
-            alts.append(r"\[" + re.escape(n) + r"\]")
+            alts.append(r"\[" + ascii_caseless(n) + r"\]")
     return "(?:" + "|".join(alts) + ")"
 
 
@@ -127,8 +135,8 @@ def sql_grammar(tables_entry: Mapping) -> str:
         f"// Schema of database {tables_entry.get('db_id', '?')}",
         "%override table_name: SCHEMA_TABLE",
         "%override column_name: SCHEMA_COLUMN" if columns else "",
-        f"SCHEMA_TABLE: /(?a:{_lark_escape(name_regex(tables))})/i",
-        f"SCHEMA_COLUMN: /(?a:{_lark_escape(name_regex(columns))})/i" if columns else "",
+        f"SCHEMA_TABLE: /{_lark_escape(name_regex(tables))}/",
+        f"SCHEMA_COLUMN: /{_lark_escape(name_regex(columns))}/" if columns else "",
     ]
     return base + "\n".join(x for x in extra if x or x == "") + "\n"
 
