@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 from constrain.regex.api import Regex
-from constrain.sampling.awrs import (AWRSConfig, GumbelOrders, awrs_step, first_acceptance,
-                                     geometric_estimate, item_log_weights, recursive_estimate,
-                                     two_round_estimate)
+from constrain.sampling.awrs import (AWRSConfig, GumbelOrders, StepChecker, awrs_step,
+                                     first_acceptance, geometric_estimate, item_log_weights,
+                                     prefix_parents, recursive_estimate, two_round_estimate)
 from constrain.vocab import Vocabulary
 
 
@@ -301,3 +301,98 @@ def test_awrs_step_large_vocab_never_sorts_everything(monkeypatch):
     tok, lw, checks, _ = awrs_step(logp, _NoMask(m), vocab, GumbelOrders(np.random.default_rng(1)))
     assert m.allows(tok) and lw > -math.inf and checks >= 1
     assert not sizes or max(sizes) < n // 4  # the inverse-CDF path sorts nothing at all
+
+
+# ------------------------------------------------------------------ inferred rejections
+PTOKENS = [b"a", b"ab", b"abc", b"b", b"ab", None, b"", b"x", b"xy", b"c", b"d", b"e", b"eb"]
+PVOCAB = Vocabulary.from_bytes(PTOKENS, eos_ids=[5])
+
+
+def test_prefix_parents():
+    """Longest proper byte prefix that is a token; a duplicate points to the first id."""
+    assert prefix_parents(PVOCAB) == [-1, 0, 1, -1, 1, -1, -1, -1, 7, -1, -1, -1, 11]
+
+
+class _Counting:
+    """Matcher stub: ``allows`` from a set of allowed ids, every call recorded."""
+
+    def __init__(self, allowed):
+        self.allowed, self.calls = set(allowed), []
+
+    def allows(self, t):
+        self.calls.append(t)
+        return t in self.allowed
+
+    def is_accepting(self):
+        self.calls.append("eos")
+        return False
+
+
+def test_step_checker_infers_rejections_and_asks_roots():
+    m = _Counting({3, 11, 12})
+    check = StepChecker(m, PVOCAB.size, prefix_parents(PVOCAB))
+    assert not check(0) and not check(2) and not check(4)  # "abc", "ab" extend the rejected "a"
+    assert m.calls == [0]
+    assert not check(9) and not check(10) and not check(7)  # c, d, x: 4 rejections
+    assert check.rejections == 4 and check.checks == 4
+    m.calls.clear()
+    assert not check(8)  # "xy": its root "x" is known rejected: no call
+    assert check(12) and m.calls == [11, 12]  # past 4 rejections "eb" asks its root "e" first
+    assert check(3) and check.checks == 7
+
+
+EVOCAB = Vocabulary.from_bytes([b"a", b"ab", b"b", b"c", b"d", b"e", b"eb", None], eos_ids=[7])
+
+
+@pytest.mark.parametrize("estimator", ["recursive", "two_round"])
+def test_awrs_step_exact_with_inferred_rejections(estimator):
+    """Proper weighting by enumeration where rejections are inferred ("ab" after "a") and roots
+    are asked after 4 rejections ("e" before "eb"); a check is never repeated."""
+    compiled = Regex(r"eb|b").compile(EVOCAB)
+    m = compiled.matcher()
+    logp = np.log(np.array([0.3, 0.1, 0.02, 0.2, 0.2, 0.02, 0.06, 0.1]))
+    allowed = np.array([m.allows(t) for t in range(EVOCAB.size)])
+    target = np.where(allowed, np.exp(logp), 0.0)
+    cfg = AWRSConfig(estimator)
+    got = np.zeros(EVOCAB.size)
+    for p, (tok, logw, checks, _) in enumerate_outcomes(
+            lambda o: awrs_step(logp, _NoMask(m), EVOCAB, o, cfg)):
+        assert checks <= EVOCAB.size
+        if logw > -math.inf:
+            assert allowed[tok]
+            got[tok] += p * math.exp(logw)
+    np.testing.assert_allclose(got, target, rtol=1e-9, atol=1e-12)
+
+
+def _walk_states(compiled, vocab, rng, steps):
+    """Matchers at the states of one random walk over allowed tokens (the initial state first)."""
+    m = compiled.matcher()
+    out = [m.fork()]
+    for _ in range(steps):
+        ok = [t for t in range(vocab.size) if m.allows(t) and not vocab.is_eos(t)]
+        if not ok:
+            break
+        m.advance(int(rng.choice(ok)))
+        out.append(m.fork())
+    return out
+
+
+def test_shipped_matchers_are_prefix_closed():
+    """The inference's premise for regex and grammar matchers: a token whose bytes extend a
+    refused token's bytes is refused, at every state of random walks."""
+    from constrain.schema.api import JsonSchema
+
+    alphabet = [b"{", b"}", b'"', b"a", b"1", b":", b",", b" "]
+    toks = alphabet + [x + y for x in alphabet for y in alphabet] + [b'{"a":', b'"a"', None]
+    vocab = Vocabulary.from_bytes(toks, eos_ids=[len(toks) - 1])
+    parents = prefix_parents(vocab)
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    rng = np.random.default_rng(0)
+    for c in (Regex(r'\{"a": ?1+\}|a+1'), JsonSchema(schema, whitespace="pretty")):
+        compiled = c.compile(vocab)
+        for _ in range(3):
+            for m in _walk_states(compiled, vocab, rng, 6):
+                ok = [m.allows(t) for t in range(vocab.size)]
+                for t, p in enumerate(parents):
+                    if p >= 0 and not ok[p]:
+                        assert not ok[t], (c, toks[p], toks[t])

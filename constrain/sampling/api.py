@@ -181,8 +181,9 @@ def sample(lm, constraint, *, method: str = "lcd", n_particles: int = 1,
     Notes
     -----
     Cost: at most ``max_tokens`` model calls (one batched forward over the live particles each);
-    per particle and step, LCD computes one full mask and AWRS a few ``allows`` checks (on
-    average at most ``1/z`` plus one for the weight, ``z`` the allowed mass).
+    per particle and step, LCD computes one full mask and AWRS a few ``allows`` checks (about
+    ``1/z`` plus one for the weight, ``z`` the allowed mass; rejections implied by a rejected byte
+    prefix are not asked, see `constrain.sampling.awrs`).
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     compiled = _compile(constraint, lm.vocab)

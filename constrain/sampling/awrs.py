@@ -31,6 +31,17 @@ Estimators (all exactly unbiased and properly weighted; tests check this by exac
     ``max_rejects`` is asked for, or the top item has ``q >= 2/3`` (then a geometric step needs fewer
     than 2 distinct checks on average, and recursive always needs 2); recursive otherwise.
 
+Inferred rejections. A constraint is a language of byte strings and ``allows(t)`` says whether the
+output followed by ``t``'s bytes can still be completed (architecture §2.3); a prefix of a
+completable string is completable, so a token whose bytes extend a *rejected* token's bytes is
+rejected too. `StepChecker` records that without calling the matcher: each token knows its longest
+proper byte prefix that is itself a token (`prefix_parents`, once per vocabulary), and a token with
+a rejected ancestor in the step's cache is rejected for free. Once a step has seen a few
+rejections (a constraint at odds with what the model wants), a drawn token's shortest token prefix
+is asked before the token itself, so one rejected ``" "`` settles every ``" ..."`` token. Answers
+are the ones ``allows`` would give and the walk (the order of the draws) does not depend on which
+were asked, so the law and the weights are unchanged; only the number of calls changes.
+
 Cost per call, outside the model: ``O(V)`` vectorised numpy work (a copy, one logsumexp, and per
 walk one ``exp`` and one block sum; see `GumbelOrders`: no sort over the vocabulary, and Gumbel
 keys with ``np.argpartition`` only once most of the mass has been drawn) plus the constraint
@@ -46,9 +57,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-__all__ = ["AWRSConfig", "awrs_step", "GumbelOrders", "StepChecker", "recursive_estimate",
-           "two_round_estimate", "geometric_estimate", "first_acceptance", "item_log_weights",
-           "ESTIMATORS"]
+__all__ = ["AWRSConfig", "awrs_step", "GumbelOrders", "StepChecker", "prefix_parents",
+           "recursive_estimate", "two_round_estimate", "geometric_estimate", "first_acceptance",
+           "item_log_weights", "ESTIMATORS"]
 
 ESTIMATORS = ("auto", "recursive", "two_round", "geometric")
 
@@ -198,6 +209,11 @@ class GumbelOrders:
 
 
 # ----------------------------------------------------------------------------------- checker
+# After this many rejections in a step, a drawn token's shortest token prefix (its first byte, for
+# byte-level BPE) is asked first: one "no" there settles the whole subtree of tokens below it.
+_ASK_ROOT_AFTER = 4
+
+
 class StepChecker:
     """The acceptance test ``l(item)`` of one step, cached and counted.
 
@@ -207,26 +223,57 @@ class StepChecker:
         Current state of the sequence (not modified).
     eos_item : int
         Index of the EOS item (``V``).
+    parents : list[int], optional
+        `prefix_parents` of the vocabulary: rejections are then inferred from rejected byte
+        prefixes (see the module docstring) instead of asked.
+    cache : dict, optional
+        Answers already known for this matcher state (shared by particles with the same tokens
+        in one step); filled in place.
 
     Attributes
     ----------
     checks : int
-        Number of constraint calls made (cache hits are free).
+        Number of constraint calls made (cache hits and inferred rejections are free).
+    rejections : int
+        How many of those calls said no.
     time_s : float
         Seconds spent inside those calls.
     """
 
-    __slots__ = ("_allows", "_accepting", "eos_item", "cache", "checks", "time_s")
+    __slots__ = ("_allows", "_accepting", "eos_item", "_parents", "cache", "checks", "rejections",
+                 "time_s")
 
-    def __init__(self, matcher, eos_item: int):
+    def __init__(self, matcher, eos_item: int, parents: list | None = None, cache: dict | None = None):
         self._allows = matcher.allows
         self._accepting = matcher.is_accepting
         self.eos_item = eos_item
-        self.cache: dict[int, bool] = {}
+        self._parents = parents
+        self.cache: dict[int, bool] = {} if cache is None else cache
         self.checks = 0
+        self.rejections = 0
         self.time_s = 0.0
 
     def __call__(self, item: int) -> bool:
+        cache = self.cache
+        r = cache.get(item)
+        if r is not None:
+            return r
+        parents = self._parents
+        if parents is not None and item != self.eos_item:
+            root = -1
+            p = parents[item]
+            while p >= 0:  # O(token length): ancestors are ever shorter byte prefixes
+                if cache.get(p) is False:
+                    cache[item] = False
+                    return False
+                root = p
+                p = parents[p]
+            if root >= 0 and self.rejections >= _ASK_ROOT_AFTER and not self._ask(root):
+                cache[item] = False
+                return False
+        return self._ask(item)
+
+    def _ask(self, item: int) -> bool:
         r = self.cache.get(item)
         if r is None:
             self.checks += 1
@@ -234,6 +281,7 @@ class StepChecker:
             r = bool(self._accepting() if item == self.eos_item else self._allows(item))
             self.time_s += _perf_counter() - t0
             self.cache[item] = r
+            self.rejections += not r
         return r
 
 
@@ -377,6 +425,41 @@ def _candidate_mask(vocab) -> np.ndarray:
     return m
 
 
+_PARENTS: dict[str, list] = {}
+
+
+def prefix_parents(vocab) -> list:
+    """Per token id, the id of its longest proper byte prefix that is itself a candidate token
+    (non-empty bytes, not EOS), or -1; a token with the same bytes as a smaller id points to that
+    id. Non-candidates get -1. Cached per vocabulary; cost once: O(sum of token lengths) lookups.
+    """
+    key = vocab.fingerprint
+    out = _PARENTS.get(key)
+    if out is None:
+        cand = _candidate_mask(vocab)
+        first: dict[bytes, int] = {}
+        for i, b in enumerate(vocab.token_bytes):
+            if cand[i] and b not in first:
+                first[b] = i
+        out = [-1] * vocab.size
+        for i, b in enumerate(vocab.token_bytes):
+            if not cand[i]:
+                continue
+            j = first[b]
+            if j != i:
+                out[i] = j
+                continue
+            for k in range(len(b) - 1, 0, -1):
+                j = first.get(b[:k])
+                if j is not None:
+                    out[i] = j
+                    break
+        if len(_PARENTS) > 16:
+            _PARENTS.clear()
+        _PARENTS[key] = out
+    return out
+
+
 def item_log_weights(logp: np.ndarray, vocab) -> tuple[np.ndarray, int]:
     """Item log weights ``log w`` over ``V + 1`` items (tokens, then the merged EOS item).
 
@@ -410,7 +493,7 @@ def _logsumexp(x: np.ndarray) -> float:
 
 
 def awrs_step(logp: np.ndarray, matcher, vocab, orders: GumbelOrders,
-              config: AWRSConfig | None = None) -> tuple[int, float, int]:
+              config: AWRSConfig | None = None, cache: dict | None = None) -> tuple[int, float, int, float]:
     """One AWRS draw for one sequence.
 
     Parameters
@@ -423,6 +506,8 @@ def awrs_step(logp: np.ndarray, matcher, vocab, orders: GumbelOrders,
     orders : GumbelOrders
         Source of random orders (holds the generator).
     config : AWRSConfig, optional
+    cache : dict, optional
+        Check answers shared with other sequences in the same state this step (see `StepChecker`).
 
     Returns
     -------
@@ -438,7 +523,7 @@ def awrs_step(logp: np.ndarray, matcher, vocab, orders: GumbelOrders,
         return -1, _NEG_INF, 0, 0.0
     lq = lw - log_W
     eos_item = vocab.size
-    check = StepChecker(matcher, eos_item)
+    check = StepChecker(matcher, eos_item, prefix_parents(vocab), cache)
     if not cfg.proper:
         item, log_z = first_acceptance(lq, check, orders)
         log_W = 0.0

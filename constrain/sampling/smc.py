@@ -5,7 +5,8 @@ contexts are sent once). Per particle the step is:
 
 ``"lcd"``   mask (``fill_mask``) and sample; log weight stays 0.
 ``"awrs"``  adaptive rejection sampling without weights (`awrs.first_acceptance`): LCD's law, a
-            handful of ``allows`` checks instead of a mask; log weight stays 0.
+            handful of ``allows`` checks instead of a mask; log weight stays 0. Particles with the
+            same tokens share the step's check answers (their matchers are in the same state).
 ``"smc"``   AWRS with a properly weighted estimate; the particle's log weight accumulates
             ``log W + log z_hat``; after the step, when the effective sample size
             ``ESS = 1 / sum(w_bar^2)`` falls below ``ess_threshold * N``, the particles are
@@ -197,8 +198,10 @@ def run_particles(lm, compiled, *, method: str, n_particles: int, max_tokens: in
         st.model_rows += len(contexts)
         last = t == max_tokens - 1
         t0 = time.perf_counter()
+        shared: dict[int, dict] = {}  # AWRS check answers per context: same tokens, same state
         for p in active:
-            row = lp[index[tuple(p.tokens)]]
+            ci = index[tuple(p.tokens)]
+            row = lp[ci]
             if last or (len(eos_ids) and p.matcher.is_terminated()):
                 # forced EOS: exact weight log p(EOS) + log l(EOS)
                 check = StepChecker(p.matcher, -1)
@@ -224,7 +227,8 @@ def run_particles(lm, compiled, *, method: str, n_particles: int, max_tokens: in
                 st.check_time_s += mask_s
                 lw = 0.0 if tok >= 0 else -math.inf
             else:
-                tok, lw, n_checks, check_s = awrs_step(row, p.matcher, vocab, orders, cfg)
+                tok, lw, n_checks, check_s = awrs_step(row, p.matcher, vocab, orders, cfg,
+                                                       shared.setdefault(ci, {}))
                 st.constraint_checks += n_checks
                 st.check_time_s += check_s
             if tok < 0 or lw == -math.inf:
