@@ -14,6 +14,8 @@ Usage::
 
     python benchmarks/bench_jsonschema.py --limit 60 --walks 2            # SmolLM2 49k vocabulary
     python benchmarks/bench_jsonschema.py --vocab gemma3 --limit 30       # Gemma 3 262k vocabulary
+    python benchmarks/bench_jsonschema.py --limit 0 --coverage-only --subsets Github_easy --out a.json
+    python benchmarks/bench_jsonschema.py --report a.json b.json          # tables of saved shards
 """
 
 from __future__ import annotations
@@ -59,22 +61,34 @@ def _stop_timer():
     signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def walk(matcher, vocab, rng, max_tokens):
-    eos = set(int(e) for e in vocab.eos_ids)
-    tb = vocab.token_bytes
+def token_classes(vocab):
+    """(is_eos, is_structural) boolean arrays over the vocabulary, built once per run."""
+    is_eos = np.zeros(vocab.size, dtype=bool)
+    is_eos[np.asarray(vocab.eos_ids, dtype=np.int64)] = True
+    is_struct = np.fromiter((tb is not None and any(c in tb for c in b'"]},') for tb in vocab.token_bytes[:vocab.size]),
+                            dtype=bool, count=vocab.size)
+    return is_eos, is_struct
+
+
+def walk(matcher, classes, rng, max_tokens):
+    """A random token sequence the matcher accepts, ending where EOS is allowed (None when the
+    walk dies or runs out of tokens): EOS with probability 1/2 when allowed, otherwise a random
+    allowed token, from the structural ones (``"]},``) with probability 0.6."""
+    is_eos, is_struct = classes
     seq = []
     for _ in range(max_tokens):
         allowed = matcher.allowed_tokens()
         if not len(allowed):
             return None
-        if any(int(t) in eos for t in allowed) and rng.random() < 0.5:
+        eos = is_eos[allowed]
+        if eos.any() and rng.random() < 0.5:
             return seq
-        non = [int(t) for t in allowed if int(t) not in eos]
-        structural = [t for t in non if any(c in tb[t] for c in b'"]},')]
-        pool = structural if structural and rng.random() < 0.6 else non
-        if not pool:
+        non = allowed[~eos]
+        structural = non[is_struct[non]]
+        pool = structural if len(structural) and rng.random() < 0.6 else non
+        if not len(pool):
             return seq
-        t = pool[rng.randrange(len(pool))]
+        t = int(pool[rng.randrange(len(pool))])
         matcher.advance(t)
         seq.append(t)
     return None
@@ -89,8 +103,15 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=10.0, help="per-schema compile limit (s)")
     ap.add_argument("--peers", nargs="*", default=["llguidance", "xgrammar"])
     ap.add_argument("--coverage-only", action="store_true", help="compile only (all schemas)")
+    ap.add_argument("--subsets", nargs="*", default=None, help="only these subsets (file stems)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--report", nargs="*", default=None,
+                    help="print the tables of earlier --out files (e.g. one per shard of subsets)")
     a = ap.parse_args(argv)
+    if a.report:
+        rows = [r for f in a.report for r in json.loads(Path(f).read_text())]
+        _report(sorted(rows, key=lambda r: r["subset"]), a, list(rows[0]["peer"]) if rows else [])
+        return 0
     C.single_thread()
     warnings.simplefilter("ignore")
     import jsonschema
@@ -101,8 +122,8 @@ def main(argv=None) -> int:
 
     tok = C.load_tokenizer(a.vocab)
     vocab = Vocabulary.from_hf(tok)
-    eos = int(vocab.eos_ids[0])
     words = vocab.words
+    classes = token_classes(vocab)
     peers = {}
     if "llguidance" in a.peers:
         import llguidance
@@ -120,6 +141,8 @@ def main(argv=None) -> int:
     tbuf = torch.from_numpy(buf)
     for path in sorted(BENCH.glob("*.jsonl")):
         subset = path.stem
+        if a.subsets and subset not in a.subsets:
+            continue
         lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
         if a.limit:
             lines = lines[:a.limit]
@@ -127,7 +150,9 @@ def main(argv=None) -> int:
               "valid": 0, "invalid": [], "peer": {p: {"ok": 0, "comp_ms": [], "mask_ns": []} for p in peers},
               "llg_rec": [0, 0], "refusals": {}}
         rng = random.Random(0)
-        for item in lines:
+        for k, item in enumerate(lines):
+            if k and k % 200 == 0:
+                print(f"  {subset}: {k}/{len(lines)}", file=sys.stderr, flush=True)
             sid, schema = item["id"], item["schema"]
             r = rec.get(sid)
             if r is not None:
@@ -163,7 +188,7 @@ def main(argv=None) -> int:
                 for _ in range(a.walks):
                     _start_timer(a.timeout * 3)
                     try:
-                        seq = walk(comp.matcher(), vocab, rng, a.max_tokens)
+                        seq = walk(comp.matcher(), classes, rng, a.max_tokens)
                     except _Timeout:
                         seq = None
                     finally:
@@ -226,9 +251,9 @@ def main(argv=None) -> int:
                             break
         rows.append(st)
         print(f"{subset}: ours {st['ok']}/{st['n']}, walks {st['walks']} valid {st['valid']}", file=sys.stderr)
+        if a.out:  # after every subset, so an interrupted run keeps what it measured
+            Path(a.out).write_text(json.dumps(rows, default=str, indent=1))
     _report(rows, a, peers)
-    if a.out:
-        Path(a.out).write_text(json.dumps(rows, default=str, indent=1))
     return 0
 
 
@@ -237,8 +262,8 @@ def _p(v, q):
 
 
 def _report(rows, a, peers):
-    print(f"\nJSONSchemaBench, vocabulary {a.vocab}, limit {a.limit or 'all'} schemas per subset, "
-          f"single thread\n")
+    scope = "saved runs " + " ".join(a.report) if a.report else f"limit {a.limit or 'all'} schemas per subset"
+    print(f"\nJSONSchemaBench, vocabulary {a.vocab}, {scope}, single thread\n")
     hdr = ("| subset | n | ours compiled | llg recorded | " + " | ".join(f"{p} compiled" for p in peers)
            + " | ours compile p50/p99 ms | " + " | ".join(f"{p} compile p50/p99 ms" for p in peers)
            + " | ours mask p50/p99 µs | " + " | ".join(f"{p} mask p50/p99 µs" for p in peers)
@@ -267,11 +292,32 @@ def _report(rows, a, peers):
           f"compile p50/p99 {_p(allc, 50):.1f}/{_p(allc, 99):.1f} ms; "
           f"mask p50/p99 {_p(allm, 50) / 1e3:.1f}/{_p(allm, 99) / 1e3:.1f} µs; "
           f"walks valid {tot['valid']}/{tot['walks']}")
+    _ratios(rows, peers)
     for st in rows:
         for sid, text in st["invalid"][:3]:
             print(f"  INVALID {sid}: {text}")
         top = sorted(st["refusals"].items(), key=lambda kv: -kv[1])[:4]
         print(f"  {st['subset']} refusals: {top}")
+
+
+def _ratios(rows, peers):
+    """Ours against each peer per subset: compiled share difference (percentage points) and p50
+    ratios (ours / peer; below 1 means faster)."""
+    def ratio(x, y):
+        return f"{x / y:.2f}x" if x == x and y == y and y > 0 else "n/a"
+    print("\n| subset | compiled − llg recorded | " + " | ".join(
+        f"compiled − {p} | compile p50 ours/{p} | mask p50 ours/{p}" for p in peers) + " |")
+    print("|" + "---|" * (2 + 3 * len(peers)))
+    for st in rows:
+        n = max(st["n"], 1)
+        rec = st["llg_rec"]
+        cells = [st["subset"], f"{100 * (st['ok'] / n - rec[0] / rec[1]):+.1f} pp" if rec[1] else "n/a"]
+        for p in peers:
+            ps = st["peer"][p]
+            cells += [f"{100 * (st['ok'] - ps['ok']) / n:+.1f} pp",
+                      ratio(_p(st["comp_ms"], 50), _p(ps["comp_ms"], 50)),
+                      ratio(_p(st["mask_ns"], 50), _p(ps["mask_ns"], 50))]
+        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -148,3 +148,12 @@ def test_dfa_is_minimal_on_known_cases():
 @given(s=st.text(max_size=8))
 def test_dot_star_accepts_everything_without_newline(s):
     assert _ours(r".*").fullmatch(s) == ("\n" not in s)
+
+
+def test_same_language():
+    from constrain.regex.api import regex_dfa
+    from constrain.regex.automata import same_language
+    assert same_language(regex_dfa(r"(a|b)*"), regex_dfa(r"(a*b*)*"))
+    assert same_language(regex_dfa(r"[\s\S]*"), regex_dfa(r"(?s:.)*|x"))
+    assert not same_language(regex_dfa(r"a*"), regex_dfa(r"a+"))
+    assert not same_language(regex_dfa(r"日本"), regex_dfa(r"日本|日"))

@@ -31,6 +31,8 @@ CASES = [
     ({"type": "string", "format": "uuid"}, ['"123e4567-e89b-12d3-a456-426614174000"'], ['"123"']),
     ({"type": "string", "format": "ipv4"}, ['"10.0.0.255"'], ['"256.0.0.1"']),
     ({"type": "string", "minLength": 2, "maxLength": 3}, ['"ab"', '"a\\nb"', '"日本語"'], ['"a"', '"abcd"']),
+    ({"type": "string", "pattern": "^v[0-9]+$|^[a-z]{2}$", "minLength": 3, "maxLength": 4},
+     ['"v12"', '"v123"'], ['"v1"', '"v1234"', '"ab"']),
     ({"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 3},
      ["[1]", "[1,2,3]"], ["[]", "[1,2,3,4]", '["a"]']),
     ({"type": "array", "prefixItems": [{"type": "string"}, {"type": "null"}], "items": False},
@@ -88,7 +90,7 @@ def test_accepts(schema, good, bad):
     ({"type": "string", "format": "my-format"}, "format", "/"),
     ({"oneOf": [{"type": "integer"}, {"minimum": 0}]}, "oneOf", "/"),
     ({"type": "number", "multipleOf": 0.3}, "multipleOf", "/"),
-    ({"type": "string", "pattern": "^a+$", "maxLength": 3}, "maxLength", "/"),
+    ({"type": "string", "pattern": "^a+b+$", "maxLength": 3}, "maxLength", "/"),
     ({"$ref": "http://example.com/other.json"}, "$ref", "/"),
 ])
 def test_strict_refuses_and_lenient_warns(schema, keyword, pointer):
@@ -185,3 +187,65 @@ def test_lenient_oneof_is_anyof():
         warnings.simplefilter("ignore")
         js = JsonSchema({"oneOf": [{"type": "integer"}, {"minimum": 0}]}, strict=False)
     assert js.accepts("1") and js.accepts('"x"')
+
+
+def _brute_force_objects(schema, keys, value=1):
+    """Every object over subsets of ``keys``, in every key order, and a few non-objects: the
+    grammar never accepts an instance jsonschema rejects; returns the valid instances it rejects
+    in every key order (keys may be restricted to one order, never to fewer objects)."""
+    import itertools
+
+    import jsonschema
+    js, v = JsonSchema(schema), jsonschema.Draft202012Validator(schema)
+    missed = []
+    sets = [sub for r in range(len(keys) + 1) for sub in itertools.combinations(keys, r)]
+    for inst in [None, "s", 1, []]:
+        assert js.accepts(json.dumps(inst)) == v.is_valid(inst), (schema, inst)
+    for sub in sets:
+        accepted = False
+        for order in itertools.permutations(sub):
+            text = json.dumps(dict.fromkeys(order, value), separators=(",", ":"))
+            if js.accepts(text):
+                assert v.is_valid(dict.fromkeys(order, value)), (schema, text)
+                accepted = True
+        if not accepted and v.is_valid(dict.fromkeys(sub, value)):
+            missed.append(sub)
+    return missed
+
+
+@pytest.mark.parametrize("branches", [
+    [["a"], ["b"]], [["a", "b"], ["c"]], [["a"], ["a", "b"]], [["a", "b"], ["b", "c", "d"], []],
+    [["a", "b"], ["a", "c"]],
+])
+def test_oneof_of_required_keys_is_exact(branches):
+    schema = {"oneOf": [{"required": r} for r in branches]}
+    assert _brute_force_objects(schema, ["a", "b", "c", "d"]) == []
+
+
+@pytest.mark.parametrize("schema,keys", [
+    ({"properties": {"a": {"type": "integer"}}, "patternProperties": {".*": {"type": "number"}}},
+     ["a", "b", ""]),
+    ({"patternProperties": {"x": {"const": 1}, "": {"const": 1}}}, ["x", "y"]),
+])
+def test_pattern_properties_matching_every_key(schema, keys):
+    assert _brute_force_objects(schema, keys) == []
+    assert not JsonSchema(schema).accepts('{"b":"s"}' if "a" in keys else '{"y":2}')
+
+
+@pytest.mark.parametrize("excluded", [
+    [], [""], ["a", "ab", "abc"], ["name", "nam", "age"], ['x"y', "\\", "a\nb", "\x01"], ["é", "日本", "a\""],
+])
+def test_not_keys_pattern_against_json_decoding(excluded):
+    """The extra-key terminal: exactly the JSON strings (canonical escapes) not decoding to a
+    declared key, checked on every string over a small alphabet up to length 3."""
+    import itertools
+    import re
+
+    from constrain.schema.compiler import _not_keys_pattern
+    pat = re.compile(_not_keys_pattern(excluded))
+    alphabet = sorted(set("".join(excluded)) | {"z"})
+    for n in range(4):
+        for chars in itertools.product(alphabet, repeat=n):
+            s = "".join(chars)
+            text = json.dumps(s, ensure_ascii=False)
+            assert bool(pat.fullmatch(text)) == (s not in excluded), (excluded, text)

@@ -134,33 +134,40 @@ def _alphabet(sets: list[tuple]) -> tuple[list[tuple], list[list[int]]]:
     """Partition code points into classes that no set distinguishes.
 
     Returns (class_sets, members): the CharSet of each class, and for each input set the list of
-    classes it is the union of."""
+    classes it is the union of. A sweep over the range boundaries, with the sets covering each
+    elementary interval as an int bitmask; cost O(R log R + intervals * sets covering them)."""
     if not sets:
         return [], []
-    bounds = sorted({b for s in sets for lo, hi in s for b in (lo, hi + 1)} | {0, 0x110000})
-    bounds_arr = np.asarray(bounds, dtype=np.int64)
-    n_iv = len(bounds) - 1
-    sig = np.zeros((n_iv, len(sets)), dtype=bool)
+    events: dict[int, int] = {}  # boundary -> XOR of the bits of the sets entering or leaving
     for j, s in enumerate(sets):
-        r = np.asarray(s, dtype=np.int64).reshape(-1, 2)
-        diff = np.zeros(n_iv + 1, dtype=np.int64)
-        np.add.at(diff, np.searchsorted(bounds_arr, r[:, 0]), 1)
-        np.add.at(diff, np.searchsorted(bounds_arr, r[:, 1] + 1), -1)
-        sig[:, j] = np.cumsum(diff)[:-1] > 0
-    covered = sig.any(axis=1)
-    _, cls = np.unique(sig, axis=0, return_inverse=True)
-    cls = cls.reshape(-1)
-    # renumber the classes that some set covers; the uncovered class is dropped
-    used = np.unique(cls[covered])
-    remap = np.full(int(cls.max()) + 1, -1, dtype=np.int64)
-    remap[used] = np.arange(len(used))
-    cls = remap[cls]
-    class_ranges: list[list[tuple[int, int]]] = [[] for _ in range(len(used))]
-    for i in range(n_iv):
-        if cls[i] >= 0:
-            class_ranges[cls[i]].append((bounds[i], bounds[i + 1] - 1))
-    members = [sorted(set(cls[sig[:, j]].tolist())) for j in range(len(sets))]
-    return [tuple(r) for r in class_ranges], members
+        bit = 1 << j
+        for lo, hi in s:
+            events[lo] = events.get(lo, 0) ^ bit
+            events[hi + 1] = events.get(hi + 1, 0) ^ bit
+    bounds = sorted(events)
+    class_of: dict[int, int] = {}
+    class_ranges: list[list[tuple[int, int]]] = []
+    mask = 0
+    for k in range(len(bounds) - 1):
+        mask ^= events[bounds[k]]  # sets' ranges are disjoint, so XOR toggles membership
+        if mask:
+            c = class_of.get(mask)
+            if c is None:
+                c = class_of[mask] = len(class_ranges)
+                class_ranges.append([])
+            rs = class_ranges[c]
+            lo, hi = bounds[k], bounds[k + 1] - 1
+            if rs and rs[-1][1] == lo - 1:
+                rs[-1] = (rs[-1][0], hi)
+            else:
+                rs.append((lo, hi))
+    members: list[list[int]] = [[] for _ in sets]
+    for mask, c in class_of.items():
+        while mask:
+            low = mask & -mask
+            members[low.bit_length() - 1].append(c)
+            mask ^= low
+    return [tuple(r) for r in class_ranges], [sorted(m) for m in members]
 
 
 def build_dfa(tree, limits: RegexLimits = RegexLimits()) -> ByteDFA:
@@ -241,6 +248,24 @@ def build_dfa(tree, limits: RegexLimits = RegexLimits()) -> ByteDFA:
     # injective, prefix-free code, so distinct code-point states stay distinct; intermediate
     # (mid-character) states are hash-consed by their transitions, so equal ones are built once.
     return ByteDFA(np.ascontiguousarray(byte_trans), byte_accept)
+
+
+def same_language(a: ByteDFA, b: ByteDFA) -> bool:
+    """Whether two byte DFAs accept the same strings: a walk over the reachable pairs of states
+    (-1 for dead), O(reachable pairs * 256)."""
+    seen = {(0 if a.n_states else -1, 0 if b.n_states else -1)}
+    stack = list(seen)
+    while stack:
+        x, y = stack.pop()
+        if (x >= 0 and bool(a.accepting[x])) != (y >= 0 and bool(b.accepting[y])):
+            return False
+        rx = a.transitions[x].tolist() if x >= 0 else [-1] * 256
+        ry = b.transitions[y].tolist() if y >= 0 else [-1] * 256
+        for pair in set(zip(rx, ry)):
+            if pair != (-1, -1) and pair not in seen:
+                seen.add(pair)
+                stack.append(pair)
+    return True
 
 
 @functools.lru_cache(maxsize=1024)
@@ -336,6 +361,46 @@ def _expand_utf8(cp_trans: np.ndarray, cp_accept: np.ndarray, class_sets: list[t
     return trans, accept
 
 
+_SMALL_DFA_CELLS = 4096  # below this many transitions, refinement in plain Python is faster
+
+
+def _refine(trans: np.ndarray, block: np.ndarray, limits: RegexLimits,
+            t0: float) -> tuple[np.ndarray, int]:
+    """Moore refinement of the initial partition ``block`` (vectorised, one `np.unique` over
+    the signatures per round). Returns (block of each state, number of blocks)."""
+    n_blocks = int(block.max()) + 1
+    while trans.shape[1]:
+        if time.perf_counter() - t0 > limits.max_seconds:
+            raise LimitExceeded("max_seconds", limits.max_seconds, "regex DFA minimisation")
+        sig = np.concatenate([block[:, None], block[trans]], axis=1)
+        _, new_block = np.unique(sig, axis=0, return_inverse=True)
+        new_block = new_block.reshape(-1)
+        count = int(new_block.max()) + 1
+        block = new_block
+        if count == n_blocks:
+            break
+        n_blocks = count
+    return block, n_blocks
+
+
+def _refine_small(trans: list[list[int]], block: list[int], limits: RegexLimits,
+                  t0: float) -> tuple[np.ndarray, int]:
+    """`_refine` for small DFAs, with signatures as tuples in a dict (no numpy call overhead).
+    Blocks are numbered in order of first state, so the result is the same partition."""
+    n_blocks = max(block) + 1
+    while trans and trans[0]:
+        if time.perf_counter() - t0 > limits.max_seconds:
+            raise LimitExceeded("max_seconds", limits.max_seconds, "regex DFA minimisation")
+        ids: dict[tuple, int] = {}
+        new_block = [ids.setdefault((block[q],) + tuple([block[t] for t in row]), len(ids))
+                     for q, row in enumerate(trans)]
+        block = new_block
+        if len(ids) == n_blocks:
+            break
+        n_blocks = len(ids)
+    return np.asarray(block, dtype=np.int64), n_blocks
+
+
 def _minimize(trans: np.ndarray, accepting: np.ndarray, limits: RegexLimits,
               t0: float) -> tuple[np.ndarray, np.ndarray]:
     """Minimise a complete DFA whose state 0 is a dead sink and state 1 the start (Moore
@@ -351,18 +416,10 @@ def _minimize(trans: np.ndarray, accepting: np.ndarray, limits: RegexLimits,
     block = np.where(live, np.where(accepting, 2, 1), 0).astype(np.int64)
     _, block = np.unique(block, return_inverse=True)
     block = block.reshape(-1)
-    n_blocks = int(block.max()) + 1
-    while trans.shape[1]:
-        if time.perf_counter() - t0 > limits.max_seconds:
-            raise LimitExceeded("max_seconds", limits.max_seconds, "regex DFA minimisation")
-        sig = np.concatenate([block[:, None], block[trans]], axis=1)
-        _, new_block = np.unique(sig, axis=0, return_inverse=True)
-        new_block = new_block.reshape(-1)
-        count = int(new_block.max()) + 1
-        block = new_block
-        if count == n_blocks:
-            break
-        n_blocks = count
+    if trans.size <= _SMALL_DFA_CELLS:
+        block, n_blocks = _refine_small(trans.tolist(), block.tolist(), limits, t0)
+    else:
+        block, n_blocks = _refine(trans, block, limits, t0)
     dead_block, start_block = int(block[0]), int(block[1])
     if start_block == dead_block:
         return np.zeros((0, trans.shape[1]), np.int32), np.zeros(0, bool)

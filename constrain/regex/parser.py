@@ -123,7 +123,6 @@ class _Converter:
     def seq(self, items: list, flags: int, top: bool = False, at_start: bool = True,
             at_end: bool = True) -> object:
         parts = []
-        n = len(items)
         for i, (op, av) in enumerate(items):
             first = at_start and all(_is_zero_width_start(it) for it in items[:i])
             last = at_end and all(_is_zero_width_end(it) for it in items[i + 1:])

@@ -18,6 +18,8 @@ ignored with a `UserWarning` (the grammar then over-approximates the schema).
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import math
 import re
@@ -30,6 +32,7 @@ from ..errors import InvalidSyntax, LimitExceeded, UnsupportedFeature
 from ..grammar.ir import CFG, Rule, Terminal
 from ..regex import charset as cs
 from ..regex import parser as rxp
+from ..regex.automata import build_dfa, same_language
 from .formats import FORMATS
 
 __all__ = ["compile_schema", "SchemaOptions", "WHITESPACE_PRETTY"]
@@ -65,6 +68,7 @@ _CHUNK = 32
 _ENUM_MULTIPLES_MAX = 2000
 _MOD_MAX = 1000
 _ANY_ORDER_REQUIRED_MAX = 10
+_ONEOF_REQUIRED_MAX = 64
 _DEFAULT_BASE = "https://constrain.invalid/root.json"
 
 # one JSON string "unit" (a decoded code point) as JSON text: a plain character or an escape
@@ -96,23 +100,41 @@ _CTRL_SHORT = {8: "b", 9: "t", 10: "n", 12: "f", 13: "r"}
 
 
 def _class(ranges) -> str:
+    """A regex for one code point of the (non-empty) set: a bare ASCII letter or digit, or the
+    shorter of the class and its negation (within `cs.ALL`, so surrogates stay excluded)."""
     def esc(c):
+        if c < 0x80 and chr(c).isalnum():
+            return chr(c)
         return f"\\U{c:08x}" if c > 0xFFFF else f"\\u{c:04x}"
-    parts = []
-    for lo, hi in ranges:
-        parts.append(esc(lo) if lo == hi else f"{esc(lo)}-{esc(hi)}")
-    return "[" + "".join(parts) + "]"
+
+    def body(rs):
+        return "".join(esc(lo) if lo == hi else f"{esc(lo)}-{esc(hi)}" for lo, hi in rs)
+    if len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
+        return esc(ranges[0][0])
+    neg = cs.negate(ranges)
+    if neg and len(neg) < len(ranges):
+        return "[^" + body(neg) + "\\ud800-\\udfff]"
+    return "[" + body(ranges) + "]"
 
 
+_SPECIAL = cs.normalize([(0, 0x1F), (0x22, 0x22), (0x5C, 0x5C)])  # written only as escapes
+_PLAIN = cs.intersect(cs.ALL, cs.negate(_SPECIAL))
+_CONTROLS = ((0, 0x1F),)
+_CONTROLS_JSON = r"\\[bfnrt]|\\u00[01][0-9a-fA-F]"  # every control character, every form
+
+
+@functools.lru_cache(maxsize=4096)
 def _chars_json(s) -> str | None:
     """A regex over JSON text for one code point of the set ``s`` (canonical escapes plus the
-    ``\\u00XX`` forms of control characters)."""
-    special = cs.normalize([(0, 0x1F), (0x22, 0x22), (0x5C, 0x5C)])
-    plain = cs.intersect(s, cs.negate(special))
+    ``\\u00XX`` forms of control characters). Cached: the same sets recur across a schema."""
+    plain = cs.intersect(s, _PLAIN)
     alts = []
     if plain:
         alts.append(_class(plain))
-    sp = cs.intersect(s, special)
+    sp = cs.intersect(s, _SPECIAL)
+    if cs.intersect(sp, _CONTROLS) == _CONTROLS:  # all of them: one compact alternative
+        alts.append(_CONTROLS_JSON)
+        sp = cs.intersect(sp, cs.negate(_CONTROLS))
     for lo, hi in sp:
         for c in range(lo, hi + 1):
             if c == 0x22:
@@ -175,7 +197,47 @@ def _tree_len(node) -> tuple[int, float]:
     return a * node.min, (math.inf if node.max is None and b > 0 else b * (node.max or 0))
 
 
+def _flat_parts(node) -> tuple:
+    """The parts of nested `Concat`s, flattened (a non-Concat is its own single part)."""
+    if isinstance(node, rxp.Concat):
+        return tuple(q for p in node.parts for q in _flat_parts(p))
+    return (node,)
+
+
+def _clip_len(tree, mn: int, mx: int | None):
+    """The strings of ``tree`` whose length (code points) lies in [mn, mx], exactly, when every
+    top-level branch varies in length in at most one place, a repetition of a fixed-length part
+    (``^[a-z0-9-]+$``, ``^v[0-9]{1,3}$``): that repetition's count range is narrowed. None when
+    some branch has more than one variable part."""
+    branches = tree.options if isinstance(tree, rxp.Alt) else (tree,)
+    out = []
+    for b in branches:
+        parts = _flat_parts(b)
+        lens = [_tree_len(p) for p in parts]
+        var = [i for i, (lo, hi) in enumerate(lens) if lo != hi]
+        fixed = sum(lo for lo, hi in lens if lo == hi)
+        if not var:
+            if mn <= fixed and (mx is None or fixed <= mx):
+                out.append(b)
+            continue
+        i = var[0]
+        rep = parts[i]
+        if len(var) > 1 or not isinstance(rep, rxp.Repeat):
+            return None
+        k, k_hi = _tree_len(rep.node)
+        if k != k_hi or k == 0:
+            return None
+        lo = max(rep.min, -(-(mn - fixed) // k))
+        hi = rep.max if mx is None else (mx - fixed) // k if rep.max is None else min(rep.max, (mx - fixed) // k)
+        if max(lo, hi or 0) > _REGEX_STRING_MAX:
+            return None  # counted repetitions this long are refused rather than expanded
+        if hi is None or lo <= hi:
+            out.append(rxp.Concat(parts[:i] + (rxp.Repeat(rep.node, lo, hi),) + parts[i + 1:]))
+    return out[0] if len(out) == 1 else rxp.Alt(tuple(out))
+
+
 _ANY_TREE = rxp.Repeat(rxp.Chars(cs.ALL), 0, None)
+_ANY_DFA = build_dfa(_ANY_TREE)
 
 
 # ------------------------------------------------------------------ number ranges as digit regexes
@@ -664,9 +726,15 @@ class _Compiler:
                 if not isinstance(branches, list) or not branches:
                     raise self.invalid(f"{k} must be a non-empty array", ptr)
                 rest = {kk: v for kk, v in s.items() if kk in _KNOWN}
-                if k == "oneOf" and len(branches) > 1 and not self.disjoint(branches, base, ptr):
-                    self.unsupported("oneOf", ptr, "branches are not provably disjoint "
-                                     "(use anyOf, or strict=False to treat oneOf as anyOf)")
+                if k == "oneOf" and len(branches) > 1:
+                    exact = self.oneof_required(branches, base, ptr)
+                    if exact is not None:
+                        if not exact:
+                            return None
+                        branches = exact
+                    elif not self.disjoint(branches, base, ptr):
+                        self.unsupported("oneOf", ptr, "branches are not provably disjoint "
+                                         "(use anyOf, or strict=False to treat oneOf as anyOf)")
                 syms = []
                 for i, b in enumerate(branches):
                     bp = _ptr_join(ptr, k, i)
@@ -777,6 +845,33 @@ class _Compiler:
         return s
 
     # -- oneOf disjointness ---------------------------------------------------------------------------
+    def oneof_required(self, branches, base, ptr) -> list | None:
+        """``oneOf`` whose branches only require keys, as exact disjoint object branches: branch
+        i holds and every other branch j fails, i.e. some key of ``R_j - R_i`` is absent (one
+        branch per choice of the absent keys, at most `_ONEOF_REQUIRED_MAX`). None when the
+        branches are not all of that form (or would need too many branches)."""
+        reqs = []
+        for b in branches:
+            b = self.deref(b, base)
+            if not isinstance(b, dict) or {k for k in b if k in _KNOWN} != {"required"} \
+                    or not isinstance(b["required"], list) \
+                    or not all(isinstance(x, str) for x in b["required"]):
+                return None
+            reqs.append(set(b["required"]))
+        out = []
+        for i, ri in enumerate(reqs):
+            choices = [sorted(rj - ri) for j, rj in enumerate(reqs) if j != i]
+            if any(not c for c in choices):
+                continue  # another branch holds whenever this one does
+            combos = 1
+            for c in choices:
+                combos *= len(c)
+            if len(out) + combos > _ONEOF_REQUIRED_MAX:
+                return None
+            for absent in itertools.product(*choices):
+                out.append({"type": "object", "required": sorted(ri), "_forbidden": sorted(set(absent))})
+        return out
+
     def disjoint(self, branches, base, ptr) -> bool:
         infos = []
         for b in branches:
@@ -1287,8 +1382,13 @@ class _Compiler:
             if mn or mx is not None:
                 tlo, thi = _tree_len(tree)
                 if not (tlo >= mn and (mx is None or thi <= mx)):
-                    self.unsupported("maxLength" if mx is not None else "minLength", ptr,
-                                     "length bounds together with a pattern or format")
+                    clipped = _clip_len(tree, mn, mx)
+                    if clipped is None:
+                        self.unsupported("maxLength" if mx is not None else "minLength", ptr,
+                                         "length bounds together with a pattern or format whose "
+                                         "length varies in more than one place")
+                    else:
+                        tree = clipped
             body = _tree_json(tree)
             if body is None:
                 return None
@@ -1543,24 +1643,32 @@ class _Compiler:
                 if any(not _json_eq(pprops[pats[0]], pprops[p]) for p in pats[1:]):
                     self.unsupported("patternProperties", ptr, "several patterns with different schemas "
                                      "(a key may match more than one)")
-            for pat, psub in pprops.items():
-                pp = _ptr_join(ptr, "patternProperties", pat)
-                if any(re.search(pat, n) for n in names):
-                    self.unsupported("patternProperties", pp, "a declared property matches the pattern")
-                    continue
-                if pn_tree is not None:
-                    self.unsupported("propertyNames", ptr, "together with patternProperties")
-                tree = self.search_tree(pat, pp)
-                if tree is None:
-                    continue
-                body = _tree_json(tree)
-                v = self.gen(psub, pp, base)
-                if body is None or v is None:
-                    continue
-                extras.append((self.rx(f'"{body}"' + self.colon), v))
-            if addl is not False:
-                self.unsupported("additionalProperties", ptr, "together with patternProperties "
-                                 "(keys would have to avoid every pattern)")
+            if pn_tree is None and self.keys_universal(pprops, ptr):
+                # every key matches a pattern: additionalProperties never applies, and the
+                # declared keys (whose schemas were merged with the pattern's above) are excluded
+                pat, psub = next(iter(pprops.items()))
+                v = self.gen(psub, _ptr_join(ptr, "patternProperties", pat), base)
+                if v is not None:
+                    extras.append((self.rx(_not_keys_pattern(sorted(names | forbidden)) + self.colon), v))
+            else:
+                for pat, psub in pprops.items():
+                    pp = _ptr_join(ptr, "patternProperties", pat)
+                    if any(re.search(pat, n) for n in names):
+                        self.unsupported("patternProperties", pp, "a declared property matches the pattern")
+                        continue
+                    if pn_tree is not None:
+                        self.unsupported("propertyNames", ptr, "together with patternProperties")
+                    tree = self.search_tree(pat, pp)
+                    if tree is None:
+                        continue
+                    body = _tree_json(tree)
+                    v = self.gen(psub, pp, base)
+                    if body is None or v is None:
+                        continue
+                    extras.append((self.rx(f'"{body}"' + self.colon), v))
+                if addl is not False:
+                    self.unsupported("additionalProperties", ptr, "together with patternProperties "
+                                     "(keys would have to avoid every pattern)")
         elif addl is not False:
             v = self.gen(addl, _ptr_join(ptr, "additionalProperties"), base)
             if v is not None:
@@ -1593,6 +1701,13 @@ class _Compiler:
                                  "with any_order=True")
             return self.obj_any_order(declared, extras, ptr)
         return self.obj_ordered(declared, extras, minp, maxp)
+
+    def keys_universal(self, pprops: dict, ptr: str) -> bool:
+        """Whether every string matches one of the patterns (``re.search``); builds their DFA."""
+        trees = [self.search_tree(p, _ptr_join(ptr, "patternProperties", p)) for p in pprops]
+        if any(t is None for t in trees):
+            return False
+        return same_language(build_dfa(rxp.Alt(tuple(trees))), _ANY_DFA)
 
     def key_tree(self, pnames, ptr, base):
         pn = self.deref(pnames, base)
@@ -1868,39 +1983,47 @@ def _tree_fullmatch_key(pnames, name: str) -> bool:
 
 
 def _not_keys_pattern(excluded: list[str]) -> str:
-    """A JSON string (canonical escapes) whose decoded value is none of ``excluded``."""
-    unit_plain_specials = cs.normalize([(0, 0x1F), (0x22, 0x22), (0x5C, 0x5C)])
+    """A JSON string (canonical escapes) whose decoded value is none of ``excluded``.
 
-    def unit_except(chars: set[str]) -> str:
-        ex = cs.normalize([(ord(c), ord(c)) for c in chars])
-        allowed = cs.intersect(cs.ALL, cs.negate(ex))
-        return _chars_json(allowed) or "[^\\s\\S]"
-
-    any_units = "(?:" + (_chars_json(cs.ALL) or "") + ")*"
+    Shape: ``"(?:D U*|B)"`` over the key trie, where ``B`` spells a trie path that is not a key
+    and ``D`` spells a trie path followed by one unit that leaves the trie, so the any-unit loop
+    ``U*`` and the escape alternatives appear once, not at every trie node: the NFA stays linear
+    in the total key length (the regex DFA construction is then fast)."""
+    units = "(?:" + _chars_json(cs.ALL) + ")*"
     if not excluded:
-        return f'"{any_units}"'
+        return f'"{units}"'
+    escapes = _chars_json(_SPECIAL)
     trie: dict = {}
-    END = object()
     for k in excluded:
         node = trie
         for ch in k:
             node = node.setdefault(ch, {})
-        node[END] = True
+        node[None] = True  # end of a key
 
-    def rec(node) -> str:
-        # strings whose remainder is not in this subtrie
-        alts = []
-        if END not in node:
-            alts.append("")
-        kids = [c for c in node if c is not END]
-        alts.append(unit_except(set(kids)) + any_units)
-        for c in kids:
-            cj = _chars_json(((ord(c), ord(c)),))
-            alts.append(cj + "(?:" + rec(node[c]) + ")")
-        return "|".join(f"(?:{a})" for a in alts)
+    def alts(parts: list[str]) -> str | None:
+        return None if not parts else "(?:" + "|".join(parts) + ")"
 
-    del unit_plain_specials
-    return '"(?:' + rec(trie) + ')"'
+    def rec(node) -> tuple[str | None, str | None, str | None]:
+        """(D, B, C) below ``node``: C spells the trie paths at which any escape leaves the trie
+        (nodes with no special child), so ``C escapes`` is factored out of ``D``."""
+        kids = [c for c in node if c is not None]
+        ex = cs.normalize([(ord(c), ord(c)) for c in kids])
+        special_kid = bool(cs.intersect(ex, _SPECIAL))
+        leave = _chars_json(cs.intersect(cs.ALL if special_kid else _PLAIN, cs.negate(ex)))
+        d = [leave] if leave else []
+        b = [] if None in node else [""]
+        c = [] if special_kid else [""]
+        for ch in kids:
+            cj = "(?:" + _chars_json(((ord(ch), ord(ch)),)) + ")"
+            sd, sb, sc = rec(node[ch])
+            d += [cj + sd] if sd else []
+            b += [cj + sb] if sb else []
+            c += [cj + sc] if sc else []
+        return alts(d), alts(b), alts(c)
+
+    d, b, c = rec(trie)
+    lead = "|".join(x for x in (d, f"{c}{escapes}" if c else None) if x)
+    return '"(?:(?:' + lead + ")" + units + (f"|{b}" if b else "") + ')"'
 
 
 def compile_schema(schema, *, whitespace: str = "", strict: bool = True, any_order: bool = False) -> CFG:
