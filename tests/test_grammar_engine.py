@@ -478,6 +478,18 @@ def test_masks_brute_force_small_vocab_all_steps(name, alphabet):
     assert c._vc.hits > 0 and ref._vc.hits == 0 and ref._vc.mask_bytes == 0
 
 
+@pytest.mark.parametrize("name,alphabet", [
+    ("ambiguous_expr", "ab+() if12"), ("overlap", "abcdé"), ("sql_words", "selctfromwhe ,*=1'"),
+])
+def test_masks_brute_force_small_vocab_split_walks(monkeypatch, name, alphabet):
+    """Every walk with several lexer states taken as the union of single-state walks (forced on a
+    small trie; with `warm_single` below every first byte): masks still equal brute force."""
+    from constrain.grammar import engine
+
+    monkeypatch.setattr(engine, "_SPLIT_NODES", 1)
+    test_masks_brute_force_small_vocab_all_steps(name, alphabet)
+
+
 def test_signatures_and_transitions(smollm2_tokenizer, smollm2_vocab, json_grammar):
     """Equal signatures for equivalent positions; a signature known for a path is propagated by
     `step` (no re-signing); ``allows`` then answers from the cached mask, equal to brute force."""

@@ -128,6 +128,7 @@ class CompiledGrammar(Completable, CompiledConstraint):
         self._token_bytes = vocab.token_bytes
         self._initial = self.engine.initial()
         self._vc = self.engine.vcache(vocab)
+        self.engine.warm_single(vocab, self._vc)
         L, _ = self._initial.lex()
         if L:
             self.engine.root_walk(vocab, L, self._vc)
@@ -144,6 +145,7 @@ class CompiledGrammar(Completable, CompiledConstraint):
         """Approximate bytes held by the terminal DFAs and the cached token walks."""
         e = self.engine
         n = e.trans.nbytes + e.acc.nbytes + self._vc.mask_bytes
+        n += sum(idx.nbytes + val.nbytes + 8 * len(cn) for idx, val, cn in list(self._vc.single.values()))
         stack = list(self._vc.roots.values())
         seen = set()
         while stack:

@@ -38,7 +38,10 @@ alive; the tests compare it with brute force over whole vocabularies.
 Caches (per vocabulary in `_VCache`, bounded by `GrammarLimits`):
 
 * walks: root walks per ``L``; sub-walks per (completion node set, new lexer state), shared by
-  every walk that reaches the same nodes;
+  every walk that reaches the same nodes; a walk over many trie nodes is the union of cached
+  single-DFA-state walks (`Engine._walk`), those of the terminals' start states made when a
+  vocabulary is first compiled (`Engine.warm_single`), so a lexer state met for the first time
+  mostly ORs cached rows;
 * whole masks per chart *signature* (`Engine.sig`): a canonical id of a set's future (its live
   items with origins replaced by the signatures of the sets there), so equal signatures have
   equal masks. Signatures propagate along bytes through a transition table (``(sig, byte) ->
@@ -220,6 +223,9 @@ class ESet:
         return r
 
 
+_SPLIT_NODES = 4096  # walks over at least this many trie nodes are unions of single-state walks
+
+
 class _Group:
     """Completion nodes of one walk sharing their accepting sources and whether their last byte
     is a word character (at any depth: the parser's closure after completing the same lexemes
@@ -240,12 +246,13 @@ class _VCache:
     """Per-vocabulary caches of one engine: root walks per lexer state, and whole masks per
     chart signature (bounded by ``GrammarLimits.mask_cache_bytes``; cleared when full)."""
 
-    __slots__ = ("vocab", "roots", "subs", "masks", "contrib", "mask_bytes", "hits", "misses")
+    __slots__ = ("vocab", "roots", "subs", "single", "masks", "contrib", "mask_bytes", "hits", "misses")
 
     def __init__(self, vocab):
         self.vocab = vocab
         self.roots: dict = {}
         self.subs: dict = {}  # completion node ids (bytes) -> {L2: _Walk}
+        self.single: dict = {}  # (start node ids (bytes), DFA state) -> single-state walk
         self.masks: dict = {}
         self.contrib: dict = {}  # (id of a node set's sub dict, template id) -> (idx, val)
         self.mask_bytes = 0
@@ -666,41 +673,46 @@ class Engine:
 
     # ------------------------------------------------------------------ masks
     def _walk(self, vocab, L: tuple, starts: np.ndarray, dense: bool, vc: _VCache) -> _Walk:
-        from ..native.grammar_kernels import walk_lexer
-
+        """Walk the subtrees below ``starts`` (the whole trie when ``dense``) with lexer state ``L``.
+        Large walks with several states are the union of cached single-state walks (`_walk1`):
+        the states are followed independently, so the marked tokens are the union of theirs, and
+        a node is a completion node of ``L`` for the states accepting there. A single state only
+        drops a completion node when nothing dies below it under that state, so some nodes that a
+        walk of ``L`` drops (nothing dies below under all states together) are kept: their
+        closures add only tokens allowed already. Contexts with different keywords then share the
+        walks of their common states (identifiers, numbers after a space): O(k) cached rows OR-ed
+        instead of a walk of O(alive nodes × k)."""
         t = vocab.trie
         nn = t.n_nodes
         if not dense:  # completion nodes lie in the starts' subtrees
             nn = min(nn, int(t.node_subtree[starts].sum()))
-        lex = np.asarray(L, dtype=np.int32)
-        row = np.zeros(vocab.words, dtype=np.int32)
-        cap_src = max(min(4 * nn, nn * len(L)), 1024)
-        while True:
-            cnode = np.empty(nn + 1, dtype=np.int32)
-            cdepth = np.empty(nn + 1, dtype=np.int32)
-            cptr = np.empty(nn + 2, dtype=np.int32)
-            csrc = np.empty(cap_src, dtype=np.int32)
-            nc, ns = walk_lexer(self.trans, self.acc, lex, starts, t.node_byte, t.node_depth,
-                                t.node_subtree, t.tok_ptr, t.tok_ids, t.max_depth, row, cnode,
-                                cdepth, cptr, csrc)
-            if nc >= 0:
-                break
-            row[:] = 0
-            cap_src *= 4
+        if len(L) > 1 and nn >= _SPLIT_NODES:
+            row = np.zeros(vocab.words, dtype=np.int32)
+            skey = starts.tobytes()
+            comp: dict = {}
+            for j, g in enumerate(L):
+                idx, val, cn = self._walk1(vocab, g, starts, skey, nn, vc)
+                row[idx] |= val
+                for c in cn:
+                    lst = comp.get(c)
+                    if lst is None:
+                        comp[c] = [j]
+                    else:
+                        lst.append(j)
+            cn = sorted(comp)
+            srcs = [tuple(comp[c]) for c in cn]
+        else:
+            row, cn, srcs = self._walk_kernel(t, np.asarray(L, dtype=np.int32), starts, nn, vocab.words)
         groups: dict = {}
-        if nc:
-            cn = cnode[:nc].tolist()
-            cp = cptr[:nc + 1].tolist()
-            cs = csrc[:ns].tolist()
-            word = self._word_list
-            nb = t.node_byte
-            for c in range(nc):
-                key = (word[nb[cn[c]]], tuple(cs[cp[c]:cp[c + 1]]))
-                lst = groups.get(key)
-                if lst is None:
-                    groups[key] = [cn[c]]
-                else:
-                    lst.append(cn[c])
+        word = self._word_list
+        nb = t.node_byte
+        for c, src in zip(cn, srcs):
+            key = (word[nb[c]], src)
+            lst = groups.get(key)
+            if lst is None:
+                groups[key] = [c]
+            else:
+                lst.append(c)
         gl = []
         subs = vc.subs
         for k, v in groups.items():
@@ -715,6 +727,49 @@ class Engine:
             return _Walk(row=row, groups=gl)
         idx = np.flatnonzero(row).astype(np.int64)
         return _Walk(idx=idx, val=row[idx], groups=gl)
+
+    def _walk1(self, vocab, g: int, starts: np.ndarray, skey: bytes, nn: int, vc: _VCache,
+               count: bool = True):
+        """The cached walk below ``starts`` with the single DFA state ``g``: (word indices, their
+        bits, completion nodes as a list). Counted as a lexer state when ``count`` (those made by
+        `warm_single` are not: their number is fixed by the grammar and the trie)."""
+        k = (skey, g)
+        r = vc.single.get(k)
+        if r is None:
+            row, cn, _ = self._walk_kernel(vocab.trie, np.array([g], dtype=np.int32), starts, nn, vocab.words)
+            idx = np.flatnonzero(row)
+            r = (idx, row[idx], cn)
+            with self._lock:
+                if k not in vc.single:
+                    if count:
+                        self._count_lexer_state()
+                    vc.single[k] = r
+                r = vc.single[k]
+        return r
+
+    def _walk_kernel(self, t, lex: np.ndarray, starts: np.ndarray, nn: int, words: int):
+        """One `walk_lexer` call: (dense row, completion nodes, per node the tuple of indices into
+        ``lex`` of the states accepting there); ``nn`` bounds the nodes below ``starts``."""
+        from ..native.grammar_kernels import walk_lexer
+
+        row = np.zeros(words, dtype=np.int32)
+        cap_src = max(min(4 * nn, nn * len(lex)), 1024)
+        while True:
+            cnode = np.empty(nn + 1, dtype=np.int32)
+            cdepth = np.empty(nn + 1, dtype=np.int32)
+            cptr = np.empty(nn + 2, dtype=np.int32)
+            csrc = np.empty(cap_src, dtype=np.int32)
+            nc, ns = walk_lexer(self.trans, self.acc, lex, starts, t.node_byte, t.node_depth,
+                                t.node_subtree, t.tok_ptr, t.tok_ids, t.max_depth, row, cnode,
+                                cdepth, cptr, csrc)
+            if nc >= 0:
+                break
+            row[:] = 0
+            cap_src *= 4
+        cn = cnode[:nc].tolist()
+        cp = cptr[:nc + 1].tolist()
+        cs = csrc[:ns].tolist()
+        return row, cn, [tuple(cs[cp[c]:cp[c + 1]]) for c in range(nc)]
 
     def _count_lexer_state(self):
         self._n_lexer_states += 1
@@ -731,6 +786,28 @@ class Engine:
                 if vc is None or vc.vocab is not vocab:
                     vc = self._vcaches[id(vocab)] = _VCache(vocab)
         return vc
+
+    def warm_single(self, vocab, vc: _VCache) -> None:
+        """Cache the single-state walks (`_walk1`) of every terminal's start states over the whole
+        trie, and below each first-byte node with a large subtree (a leading space: a lexeme ending
+        there starts new ones, ``after_word`` per that byte), so that the walks of lexer states made
+        mostly of predicted terminals are unions of cached rows from the first mask on. Cost: one
+        kernel walk per (start state, start node), about 4 ms for the SQLite grammar and SmolLM2."""
+        t = vocab.trie
+        if t.n_nodes < _SPLIT_NODES:
+            return
+        live = self._live_list
+        word = self._word_list
+        roots = [(0, sorted(set(self.q0) | set(self.q0w)))]
+        for x in np.flatnonzero((t.node_depth == 1) & (t.node_subtree >= _SPLIT_NODES)).tolist():
+            roots.append((x, sorted(set(self.q0w if word[t.node_byte[x]] else self.q0))))
+        for x, states in roots:
+            starts = np.array([x], dtype=np.int32)
+            skey = starts.tobytes()
+            nn = int(t.node_subtree[x])
+            for g in states:
+                if live[g]:
+                    self._walk1(vocab, g, starts, skey, nn, vc, count=False)
 
     def root_walk(self, vocab, L: tuple, vc: _VCache | None = None) -> _Walk:
         """The cached walk of the whole trie with lexer state ``L`` (context-independent row)."""
