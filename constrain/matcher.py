@@ -24,6 +24,11 @@ class Matcher(ABC):
     unchanged. EOS ids are allowed exactly when ``is_accepting()``; after an EOS only EOS is allowed.
     """
 
+    #: True when ``allows`` depends only on the output's bytes (byte-level constraints: regex,
+    #: grammar, JSON Schema), so a token whose bytes extend a refused token's bytes is refused too;
+    #: samplers then infer such refusals. False for token-level constraints (item sets).
+    byte_prefix_closed: bool = False
+
     @abstractmethod
     def allows(self, token_id: int) -> bool: ...
 

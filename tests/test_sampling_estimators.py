@@ -176,6 +176,7 @@ class _NoMask:
 
     def __init__(self, m):
         self.m = m
+        self.byte_prefix_closed = m.byte_prefix_closed
 
     def allows(self, t):
         return self.m.allows(t)
@@ -396,3 +397,26 @@ def test_shipped_matchers_are_prefix_closed():
                 for t, p in enumerate(parents):
                     if p >= 0 and not ok[p]:
                         assert not ok[t], (c, toks[p], toks[t])
+
+
+def test_token_level_constraints_get_no_inferred_rejections():
+    """An item set judges token ids, not bytes: "ab" may be allowed where "a" is refused, so AWRS
+    must not infer a refusal of "ab" from one of "a" (only byte-prefix-closed matchers do)."""
+    from constrain.items import Items
+    from constrain.sampling import sample
+
+    vocab = Vocabulary.from_bytes([b"a", b"ab", None], eos_ids=[2])
+
+    class PrefersA:
+        def __init__(self):
+            self.vocab = vocab
+
+        def logprobs(self, contexts):
+            return np.tile(np.log([0.97, 0.02, 0.01]), (len(contexts), 1))
+
+    compiled = Items([[1]]).compile(vocab)
+    assert not compiled.matcher().byte_prefix_closed
+    assert Regex("ab").compile(vocab).matcher().byte_prefix_closed
+    for method in ("awrs", "smc"):
+        res = sample(PrefersA(), compiled, method=method, n_particles=4, max_tokens=3, seed=1)
+        assert res.posterior == {b"ab": pytest.approx(1.0)}, method

@@ -194,6 +194,8 @@ class GrammarMatcher(Matcher):
     mask copy, else `engine.Engine.fill_row`. ``fork``: O(bytes so far) list copy. ``rollback``: truncation.
     """
 
+    byte_prefix_closed = True
+
     __slots__ = ("_c", "_chart", "_hist", "_done", "_mask", "_total", "vocab")
 
     def __init__(self, compiled: CompiledGrammar, chart=None, hist=None, done=None, total=None):

@@ -268,6 +268,8 @@ def _bfs_order(trans: np.ndarray) -> list[int]:
 class RegexMatcher(StateStackMatcher):
     """Per-sequence DFA state with a history stack for ``rollback``."""
 
+    byte_prefix_closed = True
+
     def allows(self, token_id: int) -> bool:
         c = self._c
         s = self._states[-1]

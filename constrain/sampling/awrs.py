@@ -225,7 +225,8 @@ class StepChecker:
         Index of the EOS item (``V``).
     parents : list[int], optional
         `prefix_parents` of the vocabulary: rejections are then inferred from rejected byte
-        prefixes (see the module docstring) instead of asked.
+        prefixes (see the module docstring) instead of asked. Only for matchers whose
+        ``byte_prefix_closed`` is true (not item sets, whose tokens are not judged by bytes).
     cache : dict, optional
         Answers already known for this matcher state (shared by particles with the same tokens
         in one step); filled in place.
@@ -523,7 +524,8 @@ def awrs_step(logp: np.ndarray, matcher, vocab, orders: GumbelOrders,
         return -1, _NEG_INF, 0, 0.0
     lq = lw - log_W
     eos_item = vocab.size
-    check = StepChecker(matcher, eos_item, prefix_parents(vocab), cache)
+    parents = prefix_parents(vocab) if getattr(matcher, "byte_prefix_closed", False) else None
+    check = StepChecker(matcher, eos_item, parents, cache)
     if not cfg.proper:
         item, log_z = first_acceptance(lq, check, orders)
         log_W = 0.0
