@@ -22,6 +22,7 @@ import re
 from typing import Iterable, Sequence
 
 from ..errors import InvalidSyntax, LimitExceeded, UnsupportedFeature
+from ..regex.parser import group_depths
 from .ir import CFG, Rule, Terminal
 
 __all__ = ["lark_to_cfg", "COMMON_LARK", "terminal_regex", "WORD_CHARS"]
@@ -171,25 +172,11 @@ _DELIM_ATOM = re.compile(r"\\[^A-Za-z0-9]|[^\\.^$*+?{}\[\]|()]")
 
 def _split_top(pattern: str, pos: int) -> int:
     """Group depth of ``pattern`` at ``pos`` (outside classes, escapes honoured)."""
-    depth, i, in_cls = 0, 0, False
-    while i < pos:
-        c = pattern[i]
-        if c == "\\":
-            i += 2
-            continue
-        if in_cls:
-            in_cls = c != "]"
-        elif c == "[":
-            in_cls = True
-            if pattern[i + 1:i + 2] == "^":
-                i += 1
-            if pattern[i + 1:i + 2] == "]":
-                i += 1
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        i += 1
+    depth = 0
+    for i, c, d in group_depths(pattern):
+        if i >= pos:
+            break
+        depth = d + (c == "(") - (c == ")")
     return depth
 
 

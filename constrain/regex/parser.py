@@ -215,6 +215,31 @@ class _Converter:
         return cs.negate(s) if name[1] else s
 
 
+
+def group_depths(pattern: str):
+    """``(index, char, depth)`` for each character of ``pattern`` outside escapes and character
+    classes, ``depth`` being the group nesting before it. A text-level scan (no parsing, no
+    validation) for callers that cut or inspect pattern text. Cost O(len(pattern))."""
+    depth, i, n = 0, 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":
+            i += 1
+            if pattern[i:i + 1] == "^":
+                i += 1
+            if pattern[i:i + 1] == "]":
+                i += 1
+            while i < n and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+            i += 1
+            continue
+        yield i, c, depth
+        depth += (c == "(") - (c == ")")
+        i += 1
+
 def _is_zero_width_start(item) -> bool:
     op, av = item
     return op is C.AT and av in (C.AT_BEGINNING, C.AT_BEGINNING_STRING)

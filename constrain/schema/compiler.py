@@ -1925,28 +1925,7 @@ def _ecma_classes(pat: str) -> str:
 
 def _top_branches(pat: str):
     """Top-level ``|`` branches of a pattern (None when there is a single branch)."""
-    depth, in_class, i, cuts = 0, False, 0, []
-    while i < len(pat):
-        c = pat[i]
-        if c == "\\":
-            i += 2
-            continue
-        if in_class:
-            if c == "]":
-                in_class = False
-        elif c == "[":
-            in_class = True
-            if pat[i + 1:i + 2] == "]":
-                i += 1
-            elif pat[i + 1:i + 3] == "^]":
-                i += 2
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        elif c == "|" and depth == 0:
-            cuts.append(i)
-        i += 1
+    cuts = [i for i, c, d in rxp.group_depths(pat) if c == "|" and d == 0]
     if not cuts:
         return None
     out, prev = [], 0
