@@ -166,7 +166,7 @@ def _literal_dfa(lit: str, flags: int, rl):
     return _ChainDFA(trans, acc)
 
 
-def _word_bytes(word_chars: str, rl) -> np.ndarray:
+def word_bytes(word_chars: str, rl=None) -> np.ndarray:
     """bool[256]: the bytes of `CFG.word_chars` (empty: none). The class must match single ASCII
     characters only (then a byte decides it exactly); else `InvalidSyntax`."""
     word = np.zeros(256, dtype=np.bool_)
@@ -337,7 +337,7 @@ class Engine:
         self.term_names = tnames
         self.n_terms = T = len(tnames)
         tid = {n: i for i, n in enumerate(tnames)}
-        word = _word_bytes(cfg.word_chars, rl)
+        word = word_bytes(cfg.word_chars, rl)
         # a terminal whose first byte may be a word character gets a second start state without
         # those bytes, predicted after a word byte (see `close`)
         starts_word = [bool(word[d.transitions[0] >= 0].any()) for d in dfas]

@@ -47,6 +47,7 @@ import numpy as np
 from numba import njit
 
 from ..errors import InvalidSyntax, LimitExceeded
+from ..grammar.engine import word_bytes
 from ..grammar.ir import CFG
 from .partial import ANY, Partial, PartialNFA
 
@@ -539,15 +540,6 @@ _PREFERRED = list(dict.fromkeys(_PREFERRED))
 _PREF_SET = set(_PREFERRED)
 
 
-def _word_bytes(word_chars: str) -> np.ndarray:
-    """bool[256]: the bytes of ``CFG.word_chars`` (one ASCII character class)."""
-    from ..regex.api import regex_dfa
-
-    d = regex_dfa(word_chars)
-    row = d.transitions[0]
-    return (row >= 0) & d.accepting[np.maximum(row, 0)]
-
-
 def _edge_variant(d, word: np.ndarray, first: int, last: int):
     """The words of DFA ``d`` whose first byte is (``first=1``) or is not (0) a word byte and
     whose last byte is (``last=1``) or is not (0) one, as a trimmed `ByteDFA` (None if empty):
@@ -604,7 +596,7 @@ def _split_word_boundaries(rules, start, terms, dfas, word_chars):
     rule may not join a left part ending in a word byte to a right part starting with one.
     Terminal variants get their own DFAs (added to ``dfas``). Returns (rules, start, terms).
     Cost: 4x the symbols and up to 12x the binary rules of the input grammar."""
-    word = _word_bytes(word_chars)
+    word = word_bytes(word_chars)
     pairs = [(0, 0), (0, 1), (1, 0), (1, 1)]
     new_terms: dict = {}
     for t in sorted({s for _, r in rules for s in r if s in terms}):
