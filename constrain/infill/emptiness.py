@@ -542,10 +542,10 @@ _PREF_SET = set(_PREFERRED)
 
 def _edge_variant(d, word: np.ndarray, first: int, last: int):
     """The words of DFA ``d`` whose first byte is (``first=1``) or is not (0) a word byte and
-    whose last byte is (``last=1``) or is not (0) one, as a trimmed `ByteDFA` (None if empty):
+    whose last byte is (``last=1``) or is not (0) one, as a minimal `ByteDFA` (None if empty):
     the product of ``d`` with the class of the last byte read, plus a start state. Non-empty
     words only."""
-    from ..regex.automata import ByteDFA
+    from ..regex.automata import ByteDFA, minimal
 
     n = d.n_states
     tr = d.transitions
@@ -558,36 +558,8 @@ def _edge_variant(d, word: np.ndarray, first: int, last: int):
     out[0] = np.where(cls == first, body[0], -1)
     acc = np.zeros(1 + 2 * n, dtype=np.bool_)
     acc[1 + last::2] = d.accepting
-    return _trim(ByteDFA(out, acc))
-
-
-def _trim(d):
-    """``d`` without the states unreachable from the start or that cannot reach acceptance
-    (state 0 stays the start); None when its language is empty."""
-    from ..regex.automata import ByteDFA
-
-    tr = d.transitions
-    n = tr.shape[0]
-    src, byte = np.nonzero(tr >= 0)
-    dst = tr[src, byte]
-    fwd = np.zeros(n, dtype=np.bool_)
-    fwd[0] = True
-    bwd = d.accepting.copy()
-    while True:  # at most n rounds of O(edges) numpy work
-        f2 = fwd.copy()
-        f2[dst[fwd[src]]] = True
-        b2 = bwd.copy()
-        b2[src[bwd[dst]]] = True
-        if (f2 == fwd).all() and (b2 == bwd).all():
-            break
-        fwd, bwd = f2, b2
-    keep = fwd & bwd
-    if not keep[0]:
-        return None
-    new_id = np.cumsum(keep) - 1
-    t = tr[keep]
-    t = np.where((t >= 0) & keep[np.maximum(t, 0)], new_id[np.maximum(t, 0)], -1).astype(np.int32)
-    return ByteDFA(np.ascontiguousarray(t), d.accepting[keep])
+    v = minimal(ByteDFA(out, acc))
+    return v if v.n_states else None
 
 
 def _split_word_boundaries(rules, start, terms, dfas, word_chars):

@@ -250,6 +250,17 @@ def build_dfa(tree, limits: RegexLimits = RegexLimits()) -> ByteDFA:
     return ByteDFA(np.ascontiguousarray(byte_trans), byte_accept)
 
 
+def minimal(dfa: ByteDFA, limits: RegexLimits = RegexLimits()) -> ByteDFA:
+    """The minimal trimmed form of any byte DFA (state 0 the start; -1 for dead transitions),
+    with no states when its language is empty. Cost: one `_minimize` over ``n + 1`` states."""
+    tr = dfa.transitions
+    full = np.zeros((tr.shape[0] + 1, 256), dtype=np.int64)  # state 0: the dead sink
+    full[1:] = tr + 1  # -1 (dead) becomes the sink
+    acc = np.concatenate([[False], dfa.accepting]).astype(bool)
+    trans, accepting = _minimize(full, acc, limits, time.perf_counter())
+    return ByteDFA(np.ascontiguousarray(trans, dtype=np.int32), accepting)
+
+
 def same_language(a: ByteDFA, b: ByteDFA) -> bool:
     """Whether two byte DFAs accept the same strings: a walk over the reachable pairs of states
     (-1 for dead), O(reachable pairs * 256)."""
