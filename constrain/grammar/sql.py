@@ -59,8 +59,7 @@ def identifier_regex(exclude: Iterable[str] = KEYWORDS) -> str:
         others = f"[{word_class}]" if not excluded else _class_minus(word_class, excluded)
         alts.append(f"{others}[{_WORD}]*")
         for c in letters:
-            alts.append(f"[{c}{c.lower()}]" + rx(node[c], False) if c.isalpha()
-                        else re.escape(c) + rx(node[c], False))
+            alts.append(ascii_caseless(c) + rx(node[c], False))
         if not node.get("$") and not first:
             alts.append("")  # last: lark's re.match takes the first alternative that matches
         body = "|".join(alts)
