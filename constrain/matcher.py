@@ -13,6 +13,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .errors import TokenRejected
 from .vocab import Vocabulary
 
 
@@ -59,6 +60,47 @@ class Matcher(ABC):
         """Consume several tokens; on a rejection the tokens before it stay consumed."""
         for t in token_ids:
             self.advance(int(t))
+
+    def validate_tokens(self, token_ids) -> int:
+        """Length of the longest prefix of ``token_ids`` accepted from the current state, with the
+        state unchanged afterwards (speculative decoding: accept ``token_ids[:n]``, then
+        ``rollback`` what the target model later refuses). Cost: up to ``len(token_ids)``
+        advances and one rollback. Errors other than `TokenRejected` (a limit) propagate after
+        the state is restored."""
+        n = 0
+        try:
+            for t in token_ids:
+                try:
+                    self.advance(int(t))
+                except TokenRejected:
+                    break
+                n += 1
+        finally:
+            if n:
+                self.rollback(n)
+        return n
+
+    def forced_bytes(self, max_bytes: int = 256) -> bytes:
+        """The bytes every accepted continuation starts with (jump-forward decoding), at most
+        ``max_bytes``: empty when the next byte is open, when the output may end here (EOS is
+        allowed), or for constraints that judge token ids, not bytes (the default). State
+        unchanged; may end inside a UTF-8 character."""
+        return b""
+
+    def forced_tokens(self, max_tokens: int = 16) -> list[int]:
+        """Token ids forced next: while exactly one token (and no EOS) is allowed, that token.
+        State unchanged. Cost: one full mask per forced token plus one (a fork's ``fill_mask``);
+        for byte-level constraints prefer `forced_bytes` and retokenize."""
+        m = self.fork()
+        out: list[int] = []
+        eos = set(self.vocab.eos_ids.tolist())
+        while len(out) < max_tokens:
+            allowed = m.allowed_tokens()
+            if len(allowed) != 1 or int(allowed[0]) in eos:
+                break
+            out.append(int(allowed[0]))
+            m.advance(out[-1])
+        return out
 
     def allowed_tokens(self) -> np.ndarray:
         """Sorted ids of the allowed tokens (a full mask; for tests and debugging)."""
