@@ -151,11 +151,21 @@ class CompiledConstraint(ABC):
 
 
 class Constraint(ABC):
-    """A constraint spec (``Regex``, ...). ``compile`` caches its result per vocabulary."""
+    """A constraint spec (``Regex``, ...). ``compile`` caches its result per vocabulary.
+
+    The in-process cache holds at most ``cache_size`` entries and ``cache_bytes`` bytes (sizes
+    from ``memory_bytes()``, re-read at each insertion since rows are built lazily); least recently
+    used entries go first. ``disk_cache`` (a `constrain.cache.DiskCache`, set by
+    `constrain.cache.enable_disk_cache` or the ``CONSTRAIN_CACHE_DIR`` environment variable) is
+    consulted on an in-process miss and filled after a compile.
+    """
 
     _cache: "OrderedDict[tuple, CompiledConstraint]" = OrderedDict()
     _cache_lock = threading.Lock()
     cache_size = 64
+    cache_bytes = 1 << 30
+    disk_cache = None
+    _env_checked = False
 
     @abstractmethod
     def cache_key(self) -> tuple: ...
@@ -173,12 +183,47 @@ class Constraint(ABC):
             if hit is not None:
                 Constraint._cache.move_to_end(key)
                 return hit
-        compiled = self._compile(vocab)
+        disk = _disk_cache()
+        compiled = disk.get(self, vocab) if disk is not None else None
+        if compiled is None:
+            compiled = self._compile(vocab)
+            if disk is not None:
+                disk.put(self, vocab, compiled)
         with Constraint._cache_lock:
             Constraint._cache[key] = compiled
-            while len(Constraint._cache) > Constraint.cache_size:
-                Constraint._cache.popitem(last=False)
+            _evict(Constraint._cache, Constraint.cache_size, Constraint.cache_bytes)
         return compiled
+
+
+def _disk_cache():
+    if not Constraint._env_checked:
+        Constraint._env_checked = True
+        import os
+        if Constraint.disk_cache is None and os.environ.get("CONSTRAIN_CACHE_DIR"):
+            from .cache import enable_disk_cache
+            enable_disk_cache(os.environ["CONSTRAIN_CACHE_DIR"])
+    return Constraint.disk_cache
+
+
+def _evict(cache: "OrderedDict", max_entries: int, max_bytes: int) -> None:
+    """Drop least recently used entries until both bounds hold (the newest entry always stays)."""
+    while len(cache) > max_entries:
+        cache.popitem(last=False)
+    sizes = [_size_of(c) for c in cache.values()]
+    total = sum(sizes)
+    k = 0
+    while total > max_bytes and len(cache) > 1:
+        cache.popitem(last=False)
+        total -= sizes[k]
+        k += 1
+
+
+def _size_of(compiled) -> int:
+    size = getattr(compiled, "memory_bytes", None)
+    try:
+        return int(size()) if size is not None else 0
+    except Exception:  # pragma: no cover - a size is an estimate; never fail a compile on it
+        return 0
 
 
 def as_numpy_bitmask(bitmask) -> np.ndarray:
