@@ -33,7 +33,7 @@ from ..grammar.ir import CFG, Rule, Terminal
 from ..regex import charset as cs
 from ..regex import parser as rxp
 from ..regex.automata import build_dfa, same_language
-from .formats import FORMATS
+from .formats import format_pattern
 
 __all__ = ["compile_schema", "SchemaOptions", "WHITESPACE_PRETTY"]
 
@@ -999,6 +999,7 @@ class _Compiler:
             a["prefixItems"] = pre
             if not (ra is True and rb is True):
                 a["items"] = {"allOf": [ra, rb]}
+        a, b = self.close_objects(a, b, ptr), self.close_objects(b, a, ptr)
         out = dict(a)
         for k, v in b.items():
             if k not in out:
@@ -1075,6 +1076,34 @@ class _Compiler:
                 self.unsupported("allOf", ptr, f"merging '{k}'")
             # unknown keywords: keep the first
         return out
+
+    def close_objects(self, a: dict, b: dict, ptr: str) -> dict:
+        """``a`` with the keys that ``b`` declares (``properties``, or ``required`` keys) but ``a``
+        does not given ``a``'s ``additionalProperties`` schema explicitly: in ``allOf`` each
+        member judges every key by its own ``properties``, so once merged a key declared only in
+        ``b`` must still satisfy ``a``'s ``additionalProperties``. A key matching one of ``a``'s
+        ``patternProperties`` keeps the pattern's schema (the merged object applies it)."""
+        addl = a.get("additionalProperties", True)
+        if addl is True or addl == {}:
+            return a
+        if not isinstance(addl, (dict, bool)):
+            raise self.invalid("additionalProperties must be a schema", ptr)
+        own = a.get("properties") if isinstance(a.get("properties"), dict) else {}
+        pats = a.get("patternProperties") if isinstance(a.get("patternProperties"), dict) else {}
+        other = b.get("properties") if isinstance(b.get("properties"), dict) else {}
+        req = b.get("required") if isinstance(b.get("required"), list) else []
+        new = [k for k in list(other) + [r for r in req if isinstance(r, str)]
+               if k not in own and not any(re.search(p, k) for p in pats)]
+        if any(p not in pats for p in (b.get("patternProperties") or {})):
+            # a key matching only b's pattern must satisfy a's additionalProperties too
+            self.unsupported("allOf", ptr, "patternProperties of one member beside "
+                             "additionalProperties of another")
+        if not new:
+            return a
+        props = dict(own)
+        for k in dict.fromkeys(new):
+            props[k] = addl
+        return {**a, "properties": props}
 
     # -- types -----------------------------------------------------------------------------------------
     def types_of(self, s, ptr) -> list[str]:
@@ -1318,8 +1347,9 @@ class _Compiler:
                 raise self.invalid("pattern must be a string", ptr)
             tree = self.search_tree(pat, ptr)
         fmt = s.get("format")
-        if fmt is not None and fmt in FORMATS:
-            ftree = rxp.parse(FORMATS[fmt])
+        fpat = format_pattern(fmt, self.draft) if isinstance(fmt, str) else None
+        if fpat is not None:
+            ftree = rxp.parse(fpat)
             if tree is not None:
                 self.unsupported("format", ptr, f"format {fmt!r} together with a pattern")
             else:
