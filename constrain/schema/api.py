@@ -153,4 +153,3 @@ class JsonSchema(Completable, Constraint):
                 return self.model.model_validate_json(text)
             return self.model.validate_json(text)
         return json.loads(text)
-
