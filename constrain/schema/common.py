@@ -40,13 +40,16 @@ _DEFAULT_BASE = "https://constrain.invalid/root.json"
 
 
 class SchemaOptions:
-    __slots__ = ("ws", "strict", "any_order", "draft")
+    """What a compilation may emit: ``ws`` (regex of insignificant whitespace), ``strict``,
+    ``any_order`` (object keys in any order), ``max_depth`` (subschema nesting bound)."""
 
-    def __init__(self, ws: str = "", strict: bool = True, any_order: bool = False):
+    __slots__ = ("ws", "strict", "any_order", "max_depth")
+
+    def __init__(self, ws: str = "", strict: bool = True, any_order: bool = False, max_depth: int = 128):
         self.ws = ws
         self.strict = strict
         self.any_order = any_order
-        self.draft = 2020
+        self.max_depth = max_depth
 
 
 def _ptr_join(ptr: str, *parts) -> str:

@@ -22,7 +22,6 @@ import re
 import warnings
 from urllib.parse import urljoin, urldefrag
 
-from ..errors import InvalidSyntax, LimitExceeded, UnsupportedFeature
 from ..grammar.ir import CFG, Rule, Terminal
 from .arrays import ArraysMixin
 from .combinators import CombinatorsMixin
@@ -31,7 +30,9 @@ from .objects import ObjectsMixin
 from .refs import RefsMixin
 from .strings import StringsMixin
 from .values import ValuesMixin
-from .common import SchemaOptions, _DEFAULT_BASE, _KNOWN, _TYPES, _json_eq, _ptr_join
+from .checks import check_json
+from .errors import InvalidSchema, SchemaLimitExceeded, UnsupportedKeyword
+from .common import SchemaOptions, _DEFAULT_BASE, _KNOWN, _META, _TYPES, _json_eq, _ptr_join
 from .jsontext import _NUMBER, _STRING
 
 __all__ = ["compile_schema", "SchemaOptions", "WHITESPACE_PRETTY"]
@@ -81,19 +82,19 @@ class _Compiler(RefsMixin, CombinatorsMixin, ValuesMixin, NumbersMixin, StringsM
 
     # -- errors --------------------------------------------------------------------------------
     def unsupported(self, keyword: str, ptr: str, detail: str = "") -> None:
-        """Strict: raise; lenient: warn (the keyword is then ignored by the caller)."""
-        where = ptr or "/"
+        """Strict: raise `UnsupportedKeyword`; lenient: warn (the caller then ignores the keyword)."""
         if self.o.strict:
-            e = UnsupportedFeature(keyword, detail=f"at {where}" + (f": {detail}" if detail else ""))
-            e.keyword, e.pointer = keyword, where
-            raise e
-        warnings.warn(f"JSON Schema keyword {keyword!r} at {where} is not enforced"
+            raise UnsupportedKeyword(keyword, pointer=ptr, detail=detail)
+        warnings.warn(f"JSON Schema keyword {keyword!r} at {ptr or '/'} is not enforced"
                       + (f" ({detail})" if detail else ""), UserWarning, stacklevel=4)
 
-    def invalid(self, msg: str, ptr: str):
-        e = InvalidSyntax(f"invalid JSON Schema at {ptr or '/'}: {msg}")
-        e.pointer = ptr or "/"
-        return e
+    def invalid(self, msg: str, ptr: str, keyword: str | None = None) -> InvalidSchema:
+        """The error for a malformed schema at ``ptr``; ``keyword`` defaults to the message's first
+        word when that is a keyword (messages read "minLength must be ...")."""
+        if keyword is None:
+            first = msg.split(" ", 1)[0].strip("'\"")
+            keyword = first if first in _KNOWN or first in _META else None
+        return InvalidSchema(msg, keyword=keyword, pointer=ptr)
 
     # -- IR building -----------------------------------------------------------------------------
     def rx(self, pattern: str) -> str:
@@ -159,7 +160,7 @@ class _Compiler(RefsMixin, CombinatorsMixin, ValuesMixin, NumbersMixin, StringsM
     def compile(self) -> CFG:
         start = self.gen(self.root, "", self.root_base)
         if start is None:
-            raise InvalidSyntax("the JSON Schema accepts no value (it is unsatisfiable)")
+            raise InvalidSchema("the schema accepts no value (it is unsatisfiable)", pointer="")
         S = "start"
         self.rule(S, start)
         # drop rules that use a nonterminal with no productions (dead states of counting rules,
@@ -172,7 +173,7 @@ class _Compiler(RefsMixin, CombinatorsMixin, ValuesMixin, NumbersMixin, StringsM
                 break
             rules = kept
         if S not in {r.lhs for r in rules}:
-            raise InvalidSyntax("the JSON Schema accepts no value (it is unsatisfiable)")
+            raise InvalidSchema("the schema accepts no value (it is unsatisfiable)", pointer="")
         used = {x for r in rules for x in r.rhs}
         terms = {t.name: t for t in self.term_objs.values() if t.name in used}
         return CFG(S, tuple(rules), terms)
@@ -186,8 +187,10 @@ class _Compiler(RefsMixin, CombinatorsMixin, ValuesMixin, NumbersMixin, StringsM
         if not isinstance(schema, dict):
             raise self.invalid(f"a schema must be an object or a boolean, not {type(schema).__name__}", ptr)
         self.depth += 1
-        if self.depth > 200:
-            raise LimitExceeded("schema_depth", 200, f"nesting (or non-recursive $ref expansion) at {ptr}")
+        if self.depth > self.o.max_depth:
+            raise SchemaLimitExceeded("schema_depth", self.o.max_depth,
+                                      "subschemas nest deeper (or a $ref chain expands without recursion)",
+                                      pointer=ptr)
         try:
             return self._gen(schema, ptr, self.base_of(schema, base))
         finally:
@@ -317,7 +320,7 @@ class _Compiler(RefsMixin, CombinatorsMixin, ValuesMixin, NumbersMixin, StringsM
             if x == "any":
                 return ["null", "boolean", "object", "array", "number", "string"]
             if x not in _TYPES:
-                raise self.invalid(f"unknown type {x!r}", ptr)
+                raise self.invalid(f"unknown type {x!r}", ptr, "type")
             out.append(x)
         if "number" in out and "integer" in out:
             out.remove("integer")
@@ -356,10 +359,19 @@ class _Compiler(RefsMixin, CombinatorsMixin, ValuesMixin, NumbersMixin, StringsM
         return self.alt(syms, "type")
 
 
-def compile_schema(schema, *, whitespace: str = "", strict: bool = True, any_order: bool = False) -> CFG:
+def compile_schema(schema, *, whitespace: str = "", strict: bool = True, any_order: bool = False,
+                   max_depth: int = 128) -> CFG:
     """Compile a JSON Schema (dict or bool) into the grammar IR. ``whitespace`` is a bounded regex
-    (over JSON text) allowed around punctuation; "" means compact output."""
+    (over JSON text) allowed around punctuation; "" means compact output. ``max_depth`` bounds the
+    nesting of subschemas (`SchemaLimitExceeded` beyond it); the schema document itself may nest
+    JSON containers at most 500 deep. Every error is a `ConstraintError` with ``keyword`` and
+    ``pointer``."""
     if not isinstance(schema, (dict, bool)):
-        raise InvalidSyntax(f"a JSON Schema must be an object or a boolean, not {type(schema).__name__}")
-    c = _Compiler(schema, SchemaOptions(whitespace, strict, any_order))
-    return c.compile()
+        raise InvalidSchema(f"a JSON Schema must be an object or a boolean, not {type(schema).__name__}")
+    check_json(schema)
+    c = _Compiler(schema, SchemaOptions(whitespace, strict, any_order, max_depth))
+    try:
+        return c.compile()
+    except RecursionError:  # deep Python recursion below max_depth (a very deep $ref chain)
+        raise SchemaLimitExceeded("schema_depth", max_depth, "Python recursion limit reached "
+                                  "while compiling nested subschemas") from None

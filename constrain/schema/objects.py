@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 
-from ..errors import LimitExceeded
 from ..regex import charset as cs
 from ..regex import parser as rxp
 from ..regex.automata import build_dfa, same_language
+from .errors import SchemaLimitExceeded
 from .common import _ANY_ORDER_REQUIRED_MAX, _KNOWN, _json_eq, _ptr_join
 from .jsontext import _ANY_DFA, _ANY_TREE, _not_keys_pattern, _tree_json, _tree_len
 
@@ -261,8 +261,9 @@ class ObjectsMixin:
         comma = self.P[","]
         reqi = [i for i, d in enumerate(declared) if d[2]]
         if len(reqi) > _ANY_ORDER_REQUIRED_MAX:
-            raise LimitExceeded("any_order_required", _ANY_ORDER_REQUIRED_MAX,
-                                f"required keys at {ptr or '/'} (any_order tracks every subset)")
+            raise SchemaLimitExceeded("any_order_required", _ANY_ORDER_REQUIRED_MAX,
+                                      "required keys (any_order tracks every subset)",
+                                      keyword="required", pointer=ptr)
         bit = {i: 1 << j for j, i in enumerate(reqi)}
         full = (1 << len(reqi)) - 1
         kv, X = self.member_rules(declared, extras)

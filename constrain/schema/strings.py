@@ -6,6 +6,7 @@ import re
 import warnings
 
 from ..errors import InvalidSyntax, UnsupportedFeature
+from .errors import UnsupportedKeyword
 from ..regex import parser as rxp
 from .common import _CHUNK, _REGEX_STRING_MAX
 from .formats import format_pattern
@@ -112,9 +113,7 @@ class StringsMixin:
             body = rxp.parse(pat)  # raises UnsupportedFeature for inner anchors and lookaround
         except UnsupportedFeature as e:
             if self.o.strict:
-                e2 = UnsupportedFeature("pattern", detail=f"at {ptr or '/'}: {e}")
-                e2.keyword, e2.pointer = "pattern", ptr or "/"
-                raise e2 from None
+                raise UnsupportedKeyword("pattern", pointer=ptr, detail=str(e)) from None
             warnings.warn(f"pattern {pat!r} at {ptr or '/'} is not enforced ({e})", UserWarning, stacklevel=4)
             return None
         except InvalidSyntax as e:
