@@ -44,71 +44,42 @@ class ArraysMixin:
         return self.array_body(P, R, mn, mx)
 
     def array_body(self, P, R, mn, mx) -> str:
+        """``[`` the prefix items ``P`` (each required up to ``mn``), then items ``R``, ``mn`` to
+        ``mx`` items in all (``R`` None: no more items). Counts cost O(log) rules."""
         comma = self.P[","]
         k = len(P)
         F = max(k, mn)
-
-        def item(i):
-            return P[i] if i < k else R
-
-        # tail after F items
+        cr = None if R is None else self.seq([comma, R], "citem")  # ", R"
+        # after F items: more R items, each after a comma (tail_more) or, at index 0, without one
         if R is None or (mx is not None and mx <= F):
-            tail_first = tail_more = self.nt("eps")
-            self.rule(tail_first)
-        elif mx is None:
-            lst = self.nt("list")
-            self.rule(lst, R)
-            self.rule(lst, lst, comma, R)
-            tail_first = self.nt("tail")
-            self.rule(tail_first)
-            self.rule(tail_first, lst)
-            lst2 = self.nt("list")  # after at least one item: (, R)*
-            self.rule(lst2)
-            self.rule(lst2, lst2, comma, R)
-            tail_more = lst2
+            tail_first = tail_more = self.epsilon()
         else:
-            n = mx - F
-            chain = self.nt("ch")
-            self.rule(chain)
-            for _ in range(n - 1):
-                c2 = self.nt("ch")
-                self.rule(c2)
-                self.rule(c2, comma, R, chain)
-                chain = c2
-            tail_more = self.nt("ch")
-            self.rule(tail_more)
-            self.rule(tail_more, comma, R, chain)
-            tail_first = self.nt("ch")
-            self.rule(tail_first)
-            self.rule(tail_first, R, chain)
-        # optional prefix items m..F-1 (only when k > mn)
+            n = None if mx is None else mx - F
+            tail_more = self.between(cr, 0, n)
+            more = self.star(cr) if n is None else self.up_to(cr, n - 1)
+            tail_first = self.alt([self.epsilon(), self.seq([R, more], "items")], "items")
+        # optional prefix items mn..F-1 (only when k > mn)
         nxt = tail_more
         for i in range(F - 1, mn - 1, -1):
-            O = self.nt("opt")
-            self.rule(O)
-            if i == 0:
-                self.rule(O, item(0), nxt)
-            else:
-                self.rule(O, comma, item(i), nxt)
-            nxt = O
-        req = []
-        for i in range(mn):
-            if i:
-                req.append(comma)
-            req.append(item(i))
-        body = self.nt("arr")
-        if mn == 0 and F == 0:
-            after = tail_first
-        elif mn == 0:
-            after = nxt  # optional chain starting at index 0 (first item has no comma)
+            opt = self.nt("opt")
+            self.rule(opt)
+            self.rule(opt, *([P[i]] if i == 0 else [comma, P[i]]), nxt)
+            nxt = opt
+        req = []  # the first mn items
+        for i in range(min(k, mn)):
+            req += [P[i]] if i == 0 else [comma, P[i]]
+        if mn > k:
+            first = 0 if k else 1
+            if not k:
+                req.append(R)
+            if mn - k - first:
+                req.append(self.exactly(cr, mn - k - first))
+        if mn == 0:
+            after = tail_first if F == 0 else nxt
         else:
             after = nxt if F > mn else tail_more
-        if mn == 0 and F == 0:
-            self.rule(body, self.P["["], after, self.P["]"])
-        else:
-            self.rule(body, self.P["["], *req, after, self.P["]"])
-        if mn == 0:
-            pass
+        body = self.nt("arr")
+        self.rule(body, self.P["["], *req, after, self.P["]"])
         return body
 
     def array_contains(self, s, contains, P, R, rest, mn, mx, ptr, base):

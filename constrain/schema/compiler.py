@@ -25,6 +25,7 @@ from urllib.parse import urljoin, urldefrag
 from ..grammar.ir import CFG, Rule, Terminal
 from .arrays import ArraysMixin
 from .combinators import CombinatorsMixin
+from .counting import CountingMixin
 from .numbers import NumbersMixin
 from .objects import ObjectsMixin
 from .refs import RefsMixin
@@ -44,7 +45,7 @@ WHITESPACE_PRETTY = r"(?:\n[ \t]{0,40}|[ ]?)"
 # ------------------------------------------------------------------ the compiler
 
 
-class _Compiler(RefsMixin, CombinatorsMixin, ValuesMixin, NumbersMixin, StringsMixin, ArraysMixin,
+class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, ValuesMixin, NumbersMixin, StringsMixin, ArraysMixin,
                 ObjectsMixin):
     """One compilation: the IR being built (rules, interned terminals) and the dispatch from a
     schema to a grammar symbol. Each keyword family lives in its mixin's module."""
@@ -56,6 +57,7 @@ class _Compiler(RefsMixin, CombinatorsMixin, ValuesMixin, NumbersMixin, StringsM
         self.terms: dict[str, str] = {}  # pattern -> name
         self.term_objs: dict[str, Terminal] = {}
         self.n = 0
+        self.counted: dict = {}  # (kind, symbol, count) -> symbol, see CountingMixin
         self.memo: dict = {}  # ref uri -> nonterminal (for recursion)
         self.ids: dict[str, object] = {}  # absolute uri (no fragment) -> schema
         self.anchors: dict[str, object] = {}  # absolute uri#anchor -> schema

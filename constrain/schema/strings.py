@@ -178,31 +178,21 @@ class StringsMixin:
         return self.seq([q, self.repeat(_UNIT, mn, mx), q], "str")
 
     def repeat(self, unit: str, lo: int, hi: int | None) -> str:
-        """A symbol deriving ``unit{lo,hi}`` with O((lo + hi) / K) rules of K-unit chunk terminals."""
+        """A symbol deriving ``unit{lo,hi}`` from terminals of K = `_CHUNK` units (``C``) and of
+        fewer: ``C{lo//K} unit{lo%K}`` then the rest, ``C* unit{0,K-1}`` (unbounded) or, for
+        ``d = hi - lo = K q + r`` more, ``C{0,q-1} unit{0,K-1} | C{q} unit{0,r}`` (disjoint count
+        ranges: one derivation per length). O(log(hi)) rules (`CountingMixin`)."""
         K = _CHUNK
-        full = self.rx(f"{unit}{{{K}}}")
-        syms = [full] * (lo // K)
+        chunk = self.rx(f"{unit}{{{K}}}")
+        syms = [self.exactly(chunk, lo // K)]
         if lo % K:
             syms.append(self.rx(f"{unit}{{{lo % K}}}"))
+        partial = self.rx(f"{unit}{{0,{K - 1}}}")
         if hi is None:
-            star = self.nt("rep")
-            self.rule(star)
-            self.rule(star, star, self.rx(f"{unit}{{1,{K}}}"))
-            syms.append(star)
+            syms += [self.star(chunk), partial]
         else:
-            d = hi - lo
-            q, r = divmod(d, K)
-            G = self.nt("rep")
-            if r:
-                self.rule(G, self.rx(f"{unit}{{0,{r}}}"))
-            else:
-                self.rule(G)
-            for _ in range(q):
-                G2 = self.nt("rep")
-                self.rule(G2, self.rx(f"{unit}{{0,{K - 1}}}"))
-                self.rule(G2, full, G)
-                G = G2
-            syms.append(G)
-        A = self.nt("rep")
-        self.rule(A, *syms)
-        return A
+            q, r = divmod(hi - lo, K)
+            last = self.seq([self.exactly(chunk, q), self.rx(f"{unit}{{0,{r}}}") if r else self.epsilon()], "rep")
+            syms.append(self.alt([self.seq([self.up_to(chunk, q - 1), partial], "rep"), last], "rep")
+                        if q else last)
+        return self.seq(syms, "rep")
