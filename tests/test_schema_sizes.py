@@ -53,3 +53,33 @@ def test_huge_max_length_accepts_long_values():
     js = JsonSchema({"type": "string", "maxLength": 2**31 - 1})
     assert js.accepts(json.dumps("x" * 5000))
     assert not js.accepts('"x')
+
+
+def test_large_enum_is_an_exact_trie():
+    import random
+
+    rng = random.Random(7)
+    alphabet = 'ab"\\é\n0'
+    vals = sorted({"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) for _ in range(900)})
+    vals += [1, 2.5, None, True, [1, "a"], {"k": [None]}]
+    js = JsonSchema({"enum": vals})
+    assert len(js.cfg.terminals) > 1  # the trie, not one regex
+    dump = JsonSchema({}).dumps
+    for v in vals:
+        assert js.accepts(dump(v)), v
+    members = {dump(v) for v in vals}
+    for v in vals[:300]:
+        text = dump(v)
+        for probe in (text[:-1], text + "a", text[:-1] + 'x"', "[" + text + "]"):
+            assert js.accepts(probe) == (probe in members), probe
+
+
+@pytest.mark.parametrize("schema", [
+    {"enum": [f"value_{i:06d}_x" for i in range(30000)]},
+    {"const": 'ab"c\u00e9' * 4000},
+])
+def test_large_enum_and_const_compile(schema):
+    js = JsonSchema(schema)
+    first = schema["enum"][12345] if "enum" in schema else schema["const"]
+    assert js.accepts(js.dumps(first))
+    assert not js.accepts(js.dumps(first + "x"))

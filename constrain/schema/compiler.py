@@ -107,6 +107,17 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, ValuesMixin, Numbers
             self.term_objs[name] = Terminal(name, pattern)
         return name
 
+    def literal(self, text: str) -> str:
+        """A terminal matching exactly ``text``, marked literal (the engine then builds its DFA
+        from per-character pieces, linear in the length, instead of a regex compilation)."""
+        pattern = re.escape(text)
+        name = self.terms.get(pattern)
+        if name is None:
+            name = f"T{len(self.terms)}"
+            self.terms[pattern] = name
+            self.term_objs[name] = Terminal(name, pattern, literal=text)
+        return name
+
     def lit(self, text: str) -> str:
         return self.rx(re.escape(text))
 

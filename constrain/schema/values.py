@@ -11,6 +11,10 @@ from .common import _KNOWN, _json_type
 from .jsontext import _tree_json
 
 
+_ENUM_REGEX_MAX_VALUES = 256  # beyond these, enum/const values become a literal trie of rules
+_ENUM_REGEX_MAX_CHARS = 4096
+
+
 class ValuesMixin:
     # -- enum / const -------------------------------------------------------------------------------------
     def enum(self, vals, s, types, ptr, base) -> str | None:
@@ -23,14 +27,47 @@ class ValuesMixin:
             r = self.value_ok(v, s, ptr, base)
             if r:
                 ok.append(v)
-        alts = []
-        for v in ok:
-            alts.append(self.literal_pattern(v))
-        alts = list(dict.fromkeys(alts))
+        if len(ok) > _ENUM_REGEX_MAX_VALUES or sum(len(self.dump(v)) for v in ok) > _ENUM_REGEX_MAX_CHARS:
+            return self.literal_trie(sorted({self.dump(v) for v in ok}))
+        alts = list(dict.fromkeys(self.literal_pattern(v) for v in ok))
         if not alts:
             return None
-        # strings and scalars in one terminal (a trie-shaped regex is cheap); objects/arrays too
+        # a few values: one terminal, every JSON spelling of each value (escapes, 1 vs 1.0)
         return self.rx("|".join(f"(?:{a})" for a in alts) if len(alts) > 1 else alts[0])
+
+    def literal_trie(self, texts: list[str]) -> str | None:
+        """A radix trie of rules over literal terminals deriving exactly the (sorted, distinct)
+        ``texts``: linear in their total length, O(1) regex work per edge (the engine glues
+        literal DFAs from per-character ones). Values are written in their canonical JSON
+        spelling only (``json.dumps``: a large enum is not matched through ``\\u`` escapes or
+        as ``1.0`` for ``1``), an under-approximation. Built with an explicit stack: any depth."""
+        if not texts:
+            return None
+        root = self.nt("trie")
+        stack = [(0, len(texts), 0, root)]
+        while stack:
+            lo, hi, off, node = stack.pop()
+            if len(texts[lo]) == off:  # a text ends here (sorted: it comes first)
+                self.rule(node)
+                lo += 1
+            a = lo
+            while a < hi:
+                ch = texts[a][off]
+                b = a + 1
+                while b < hi and texts[b][off] == ch:
+                    b += 1
+                if b - a == 1:
+                    self.rule(node, self.literal(texts[a][off:]))
+                else:
+                    first, last = texts[a], texts[b - 1]
+                    n = off + 1
+                    while n < len(first) and n < len(last) and first[n] == last[n]:
+                        n += 1
+                    child = self.nt("trie")
+                    self.rule(node, self.literal(first[off:n]), child)
+                    stack.append((a, b, n, child))
+                a = b
+        return root
 
     def literal_pattern(self, v) -> str:
         if isinstance(v, bool) or v is None:
