@@ -12,6 +12,44 @@ from .common import _KNOWN, _META, _ONEOF_REQUIRED_MAX, _json_eq, _json_type, _n
 
 
 class CombinatorsMixin:
+    # -- anyOf / oneOf / if ----------------------------------------------------------------------
+    def alternatives(self, s: dict, k: str, ptr: str, base: str) -> str | None:
+        """``anyOf``/``oneOf`` (key ``k``) of ``s``: one grammar alternative per branch, each
+        merged with the sibling keywords. ``oneOf`` only when its branches are provably
+        disjoint, or rewritten into disjoint ones (`oneof_required`)."""
+        branches = s.pop(k)
+        if not isinstance(branches, list) or not branches:
+            raise self.invalid(f"{k} must be a non-empty array", ptr)
+        rest = {kk: v for kk, v in s.items() if kk in _KNOWN}
+        if k == "oneOf" and len(branches) > 1:
+            exact = self.oneof_required(branches, base, ptr)
+            if exact is not None:
+                if not exact:
+                    return None
+                branches = exact
+            elif not self.disjoint(branches, base, ptr):
+                self.unsupported("oneOf", ptr, "branches are not provably disjoint "
+                                 "(use anyOf, or strict=False to treat oneOf as anyOf)")
+        syms = []
+        for i, b in enumerate(branches):
+            bp = _ptr_join(ptr, k, i)
+            if rest:
+                merged = self.merge_allof({"allOf": [rest, b]}, bp, base)
+                syms.append(self.gen(merged, bp, base) if merged is not False else None)
+            else:
+                syms.append(self.gen(b, bp, base))
+        return self.alt(syms, "any")
+
+    def apply_if(self, s: dict, ptr: str):
+        """Pops ``if``/``then``/``else``; the branch schema that applies when ``if`` is trivially
+        true or false (None: nothing to add). A non-trivial ``if`` goes through `unsupported`."""
+        cond, then, els = s.pop("if"), s.pop("then", True), s.pop("else", True)
+        branch = then if (cond is True or cond == {}) else (els if cond is False else None)
+        if branch is None:
+            self.unsupported("if", ptr, "if/then/else with a non-trivial 'if'")
+            return None
+        return None if branch is True or branch == {} else branch
+
     # -- not ----------------------------------------------------------------------------------------
     def apply_not(self, s, ptr, base):
         n = s.pop("not")
@@ -219,7 +257,7 @@ class CombinatorsMixin:
                 out[k] = sorted(r)
                 if not r:
                     return False
-            elif k == "required":
+            elif k in ("required", "_forbidden"):
                 out[k] = list(dict.fromkeys(list(u) + list(v)))
             elif k in ("properties", "patternProperties", "$defs", "definitions"):
                 m = dict(u)
