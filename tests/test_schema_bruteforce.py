@@ -149,3 +149,37 @@ def test_key_regions_match_python_re():
         hit = frozenset(i for i, (_, p) in enumerate(pats) if re.search(p, key))
         for region, rx in regions.items():
             assert bool(re.fullmatch(rx, key)) == (region == hit and key not in names), (key, region)
+
+
+ONEOF_POOL = [
+    {"type": "string", "pattern": "^a+$"}, {"type": "string", "pattern": "^b"}, {"type": "string", "pattern": "b$"},
+    {"type": "string", "format": "date"}, {"type": "string", "format": "ipv4"}, {"type": "string", "maxLength": 1},
+    {"type": "string", "minLength": 3}, {"enum": ["aa", "b", 1, None]}, {"const": "ab"},
+    {"type": "integer", "minimum": 0, "maximum": 5}, {"type": "number", "exclusiveMinimum": 5},
+    {"type": "number", "maximum": 0}, {"type": "null"}, {"type": ["string", "integer"]},
+    {"type": "object", "properties": {"k": {"const": 1}}, "required": ["k"]},
+    {"type": "object", "properties": {"k": {"const": 2}}, "required": ["k"]},
+    {"type": "object", "properties": {"j": {}}, "additionalProperties": False},
+]
+ONEOF_VALUES = ["", "a", "aa", "b", "ab", "ba", "bab", "2024-01-02", "1.2.3.4", "abc", 0, 3, 5, 5.5, 7, -1,
+                -0.5, None, True, {"k": 1}, {"k": 2}, {"j": 1}, {"k": 1, "j": 2}, {}, [], [1]]
+
+
+def test_oneof_disjointness_is_sound():
+    rng = random.Random(5)
+    compiled = 0
+    for _ in range(200):
+        schema = {"oneOf": rng.sample(ONEOF_POOL, rng.randint(2, 3))}
+        if rng.random() < 0.3:
+            schema["type"] = rng.choice(["string", "number", "object"])
+        try:
+            js = JsonSchema(schema)
+        except ConstraintError:
+            continue
+        compiled += 1
+        validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+        for value in ONEOF_VALUES:
+            text = json.dumps(value, separators=(",", ":"))
+            if js.accepts(text):
+                assert validator.is_valid(value), (schema, text)
+    assert compiled > 60, compiled
