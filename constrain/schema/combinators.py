@@ -22,6 +22,38 @@ _SUBSCHEMA_KEYWORDS = ("additionalProperties", "items", "additionalItems", "prop
 _ITEM_KEYWORDS = ("items", "prefixItems", "additionalItems")
 
 
+# instance types and the keywords that apply to them (a branch with none of them, and no
+# applicator, value or reference keyword, allows every instance of the type)
+_TYPE_FAMILIES = {"null": {"null"}, "boolean": {"boolean"}, "string": {"string"},
+                  "number": {"number", "integer"}, "array": {"array"}, "object": {"object"}}
+_TYPE_KEYWORDS = {
+    "null": set(), "boolean": set(),
+    "string": {"pattern", "format", "minLength", "maxLength", "contentMediaType", "contentEncoding"},
+    "number": {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "divisibleBy"},
+    "array": {"items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems", "contains",
+              "minContains", "maxContains", "unevaluatedItems"},
+    "object": {"properties", "required", "additionalProperties", "patternProperties", "propertyNames",
+               "minProperties", "maxProperties", "dependencies", "dependentRequired", "dependentSchemas",
+               "unevaluatedProperties"},
+}
+_GENERAL_KEYWORDS = {"enum", "const", "allOf", "anyOf", "oneOf", "not", "if", "then", "else", "$ref",
+                     "$dynamicRef", "$recursiveRef", "extends", "disallow"}
+
+
+def _universal_for(s: dict, t: str, types: set) -> bool:
+    """Whether schema ``s`` (allowing ``types``) accepts every instance of type family ``t``."""
+    if t == "number":
+        if "number" not in types:
+            return False
+    elif t not in types:
+        return False
+    if s.get("format") is not None and t == "string":
+        return False
+    if s.get("required") is True:  # draft 3 spelling, inside properties only
+        return False
+    return not any(k in s for k in _GENERAL_KEYWORDS | _TYPE_KEYWORDS[t])
+
+
 def _of_type(x, t: str) -> bool:
     """Whether JSON value ``x`` is an instance of type ``t`` (integers are numbers)."""
     jt = _json_type(x)
@@ -122,8 +154,14 @@ class CombinatorsMixin:
                     return None
                 branches = exact
             elif not self.disjoint(branches, base, ptr, rest):
-                self.unsupported("oneOf", ptr, "branches are not provably disjoint "
-                                 "(use anyOf, or strict=False to treat oneOf as anyOf)")
+                split = self.oneof_branches(branches, rest, base, ptr)
+                if split is None:
+                    self.unsupported("oneOf", ptr, "branches are not provably disjoint "
+                                     "(use anyOf, or strict=False to treat oneOf as anyOf)")
+                elif not split:
+                    return None
+                else:
+                    branches = split
         syms = []
         for i, b in enumerate(branches):
             bp = _ptr_join(ptr, k, i)
@@ -233,6 +271,65 @@ class CombinatorsMixin:
             for absent in itertools.product(*choices):
                 out.append({"type": "object", "required": sorted(ri), "_forbidden": sorted(set(absent))})
         return out
+
+    def oneof_branches(self, branches: list, rest: dict, base: str, ptr: str) -> list | None:
+        """``oneOf`` branches rewritten into pairwise disjoint ones, or None (refuse).
+
+        Exact steps: an instance type that two branches allow without any keyword applying to
+        it matches both, so no instance of that type is valid (the type is dropped); the
+        remaining types are checked with `disjoint_on`. Objects that still overlap are split by
+        an *under-approximation* that is sound: branch i forbids, for each overlapping branch j,
+        one key j requires and i does not (or requires a key that a closed j rejects)."""
+        derefd = [self.deref(b, base) for b in branches]
+        if not all(isinstance(b, (dict, bool)) for b in derefd):
+            return None
+        outer = set(self.types_of(rest, ptr)) if "type" in rest else None
+        infos = [None if b is False else self.branch_info({} if b is True else b, base, ptr, outer)
+                 for b in derefd]
+        live = [x for x in infos if x is not None]
+        kept = set().union(*(x["types"] for x in live)) if live else set()
+        for t, family in _TYPE_FAMILIES.items():
+            if sum(1 for x in live if _universal_for(x["schema"], t, x["types"])) >= 2:
+                kept -= family
+        if not kept:
+            return []
+        overlap = {t for t in kept for x, y in itertools.combinations(live, 2)
+                   if t in x["types"] & y["types"] and not self.disjoint_on(t, x, y)}
+        if overlap - {"object"}:
+            return None
+        out = []
+        for i, x in enumerate(infos):
+            if x is None:
+                continue
+            extra: dict = {"type": sorted(kept & x["types"])}
+            if not extra["type"]:
+                continue
+            if "object" in overlap and "object" in x["types"]:
+                split = self.split_objects(x, [y for j, y in enumerate(infos) if j != i and y is not None])
+                if split is None:
+                    return None
+                extra.update(split)
+            out.append({"allOf": [derefd[i], extra]})
+        return out
+
+    def split_objects(self, x: dict, others: list) -> dict | None:
+        """Keywords keeping branch ``x``'s objects out of every other branch (see
+        `oneof_branches`); None when some overlap cannot be cut this way."""
+        forbid, require = [], []
+        for y in others:
+            if "object" not in y["types"] or self.disjoint_on("object", x, y):
+                continue
+            keys = sorted(y["req"] - x["req"])
+            if keys:
+                forbid.append(keys[0])
+                continue
+            keys = sorted(x["props"] - y["props"]) if y["closed"] else []
+            if not keys:
+                return None
+            require.append(keys[0])
+        if set(forbid) & (set(require) | x["req"]):
+            return None
+        return {"_forbidden": forbid, "required": sorted(x["req"] | set(require))}
 
     def disjoint(self, branches, base, ptr, within: dict | None = None) -> bool:
         """Whether no instance satisfies two of ``branches`` (checked pairwise on
