@@ -27,6 +27,7 @@ from .arrays import ArraysMixin
 from .combinators import CombinatorsMixin
 from .counting import CountingMixin
 from .numbers import NumbersMixin
+from .oneof import OneOfMixin
 from .objects import ObjectsMixin
 from .refs import RefsMixin
 from .strings import StringsMixin
@@ -49,8 +50,8 @@ WHITESPACE_PRETTY = r"(?:\n[ \t]{0,40}|[ ]?)"
 # ------------------------------------------------------------------ the compiler
 
 
-class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, ValuesMixin, NumbersMixin, StringsMixin, ArraysMixin,
-                ObjectsMixin):
+class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMixin, NumbersMixin,
+                StringsMixin, ArraysMixin, ObjectsMixin):
     """One compilation: the IR being built (rules, interned terminals) and the dispatch from a
     schema to a grammar symbol. Each keyword family lives in its mixin's module."""
 
