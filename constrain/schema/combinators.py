@@ -97,8 +97,7 @@ class CombinatorsMixin:
     # -- not ----------------------------------------------------------------------------------------
     def apply_not(self, s, ptr, base):
         n = s.pop("not")
-        if n is False or (isinstance(n, dict) and not any(k in _KNOWN for k in n)
-                          and n is not True and n != {} and False):
+        if n is False:
             return s
         if n is True or n == {}:
             return None
@@ -146,14 +145,14 @@ class CombinatorsMixin:
                 if not rem and not s.get("_extra_enum"):
                     return None
                 return s
-            if keys == {"required"} and n["required"]:
-                # not required: some of the listed keys absent; exact when one key
-                req = n["required"]
-                if len(req) == 1:
-                    s.setdefault("_forbidden", []).append(req[0])
-                    return s
+            if keys == {"required"} and n["required"] and isinstance(n["required"], list):
+                # not required: some listed key is absent (objects); other types pass
+                keys_ = list(dict.fromkeys(n["required"]))
+                if len(keys_) == 1:
+                    return {**s, "_forbidden": list(s.get("_forbidden", [])) + keys_}
+                return {**s, "anyOf": [{"_forbidden": [k]} for k in keys_]}
         self.unsupported("not", ptr, "only 'not' of a type, an enum/const over null/boolean, "
-                                     "or one required key is compiled")
+                                     "or required keys is compiled")
         return s
 
     # -- allOf merge ---------------------------------------------------------------------------------

@@ -244,6 +244,8 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
             s = self.apply_not(s, ptr, base)
             if s is None:
                 return None
+            if "anyOf" in s:  # not(required: [a, b]) = a absent or b absent
+                return self.alternatives(s, "anyOf", ptr, base)
         if "if" in s:
             branch = self.apply_if(s, ptr)
             if branch is not None:
