@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import re
 import threading
 import weakref
 
@@ -54,15 +55,35 @@ def regex_dfa(pattern: str, flags: int = 0, limits: RegexLimits | None = None) -
     return dfa
 
 
+def _parse_generation_flags(pattern: str, flags: int) -> tuple[int, object]:
+    """``(effective flags, parse tree)``: ``re.ASCII`` is added unless the flags or an inline
+    ``(?u)`` ask for Unicode classes (``re`` refuses ASCII and UNICODE together)."""
+    if flags & (re.ASCII | re.UNICODE):
+        return flags, parse(pattern, flags)
+    try:
+        return int(flags | re.ASCII), parse(pattern, int(flags | re.ASCII))
+    except (InvalidSyntax, ValueError) as e:
+        if "incompatible" not in str(e):
+            raise
+        return flags, parse(pattern, flags)
+
+
 class Regex(Completable, Constraint):
-    """A regex constraint: the output must ``re.fullmatch`` ``pattern`` (Python ``re`` syntax).
+    """A regex constraint: the output must ``re.fullmatch(pattern, output, flags)`` (Python ``re``
+    syntax), where ``\\d \\w \\s`` are ASCII by default.
 
     Parameters
     ----------
     pattern : str
         Python ``re`` syntax, regular subset (see `constrain.regex.parser`).
     flags : int
-        ``re`` flags (``re.IGNORECASE``, ``re.ASCII``, ``re.DOTALL``, ``re.VERBOSE``).
+        ``re`` flags (``re.IGNORECASE``, ``re.ASCII``, ``re.UNICODE``, ``re.DOTALL``,
+        ``re.VERBOSE``). Unless ``re.UNICODE`` (or an inline ``(?u)``) is given, ``re.ASCII`` is
+        added: ``\\d`` is ``[0-9]``, ``\\w`` is ``[a-zA-Z0-9_]``, ``\\s`` is ``[ \\t\\n\\r\\f\\v]``
+        and ``re.IGNORECASE`` folds ASCII letters only, exactly as ``re`` does with ``re.ASCII``.
+        Generation wants this: under ``re``'s default Unicode semantics ``\\d`` also admits the
+        other Nd digits (Arabic-Indic, fullwidth, U+1FBF0..U+1FBF9 segmented digits...), which
+        models do emit. Pass ``flags=re.UNICODE`` for Python's default semantics.
     limits : RegexLimits
         Bounds on NFA/DFA states and construction time.
     eager : bool | None
@@ -77,18 +98,22 @@ class Regex(Completable, Constraint):
 
     def __init__(self, pattern: str, *, flags: int = 0, limits: RegexLimits | None = None,
                  eager: bool | None = None):
+        if isinstance(flags, bool) or not isinstance(flags, (int, re.RegexFlag)):
+            raise TypeError(f"flags must be an int (re flags), not {type(flags).__name__}")
         self.pattern = pattern
-        self.flags = int(flags)
         self.limits = limits or RegexLimits()
         self.eager = eager
-        self.dfa: ByteDFA = build_dfa(parse(pattern, self.flags), self.limits)
+        self.flags, tree = _parse_generation_flags(pattern, int(flags))
+        self.dfa: ByteDFA = build_dfa(tree, self.limits)
         if self.dfa.n_states == 0:
             raise InvalidSyntax("regex matches no string at all", source=pattern)
 
     @classmethod
     def cached(cls, pattern: str, *, flags: int = 0, limits: RegexLimits | None = None,
                eager: bool | None = None) -> "Regex":
-        """Like ``Regex(...)``, but the DFA comes from the process-wide `regex_dfa` cache."""
+        """Like ``Regex(...)``, but the DFA comes from the process-wide `regex_dfa` cache and
+        ``flags`` go to ``re`` as given (Python's Unicode ``\\d \\w \\s`` unless ``re.ASCII``):
+        this is the constructor of grammar terminals, which follow Lark's (``re``'s) semantics."""
         self = cls.__new__(cls)
         self.pattern, self.flags, self.eager = pattern, int(flags), eager
         self.limits = limits or RegexLimits()
