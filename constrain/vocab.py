@@ -21,8 +21,9 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-import numba
 import numpy as np
+
+from .native.vocab_kernels import build_trie
 
 __all__ = ["Vocabulary", "TokenTrie", "bytes_to_unicode", "detect_tokenizer_kind"]
 
@@ -226,59 +227,6 @@ class TokenTrie:
         return int(self.node_byte.shape[0])
 
 
-@numba.njit(cache=True)
-def _build_trie_kernel(buf, offs, n_max_nodes):  # pragma: no cover - compiled
-    """Emit preorder trie nodes from byte strings sorted lexicographically.
-
-    ``buf[offs[k]:offs[k+1]]`` is the k-th sorted string. Returns per-node arrays (trimmed by
-    the caller to ``n_nodes``) and the node index each string ends at.
-    """
-    n = offs.shape[0] - 1
-    node_byte = np.zeros(n_max_nodes, np.uint8)
-    node_depth = np.zeros(n_max_nodes, np.int32)
-    node_subtree = np.zeros(n_max_nodes, np.int32)
-    tok_node = np.zeros(n, np.int32)
-    # stack[d] = index of the node at depth d on the current path
-    max_len = 0
-    for k in range(n):
-        ln = offs[k + 1] - offs[k]
-        if ln > max_len:
-            max_len = ln
-    stack = np.zeros(max_len + 1, np.int32)
-    sp = 0  # depth of the deepest node on the path
-    n_nodes = 1
-    prev_start = 0
-    prev_len = 0
-    for k in range(n):
-        start = offs[k]
-        ln = offs[k + 1] - start
-        # longest common prefix with the previous string
-        lcp = 0
-        m = min(ln, prev_len)
-        while lcp < m and buf[start + lcp] == buf[prev_start + lcp]:
-            lcp += 1
-        # close nodes deeper than lcp
-        while sp > lcp:
-            node = stack[sp]
-            node_subtree[node] = n_nodes - node
-            sp -= 1
-        # open new nodes for the rest of this string
-        for d in range(lcp, ln):
-            node_byte[n_nodes] = buf[start + d]
-            node_depth[n_nodes] = d + 1
-            sp += 1
-            stack[sp] = n_nodes
-            n_nodes += 1
-        tok_node[k] = stack[ln]
-        prev_start = start
-        prev_len = ln
-    while sp >= 0:
-        node = stack[sp]
-        node_subtree[node] = n_nodes - node
-        sp -= 1
-    return node_byte, node_depth, node_subtree, tok_node, n_nodes, max_len
-
-
 def _build_trie(entries: list[tuple[bytes, int]]) -> TokenTrie:
     entries = sorted(entries)
     n = len(entries)
@@ -289,13 +237,13 @@ def _build_trie(entries: list[tuple[bytes, int]]) -> TokenTrie:
     if buf.size == 0:
         buf = np.zeros(1, np.uint8)
     ids = np.fromiter((i for _, i in entries), dtype=np.int32, count=n)
-    node_byte, node_depth, node_subtree, tok_node, n_nodes, max_len = _build_trie_kernel(
+    node_byte, node_depth, node_subtree, tok_node, n_nodes, max_len = build_trie(
         buf, offs, int(offs[-1]) + 1
     )
     counts = np.bincount(tok_node, minlength=n_nodes)[:n_nodes] if n else np.zeros(n_nodes, np.int64)
     tok_ptr = np.zeros(n_nodes + 1, np.int32)
     np.cumsum(counts, out=tok_ptr[1:])
-    # tok_node is non-decreasing (see _build_trie_kernel), so ids are already grouped by node.
+    # tok_node is non-decreasing (see native.vocab_kernels.build_trie), so ids are already grouped by node.
     arrays = [
         np.ascontiguousarray(node_byte[:n_nodes]),
         np.ascontiguousarray(node_depth[:n_nodes]),
