@@ -516,6 +516,18 @@ class Engine:
         self._tm = _Templates()
         self._sig_next = 0
 
+    def __getstate__(self) -> dict:
+        """Pickle the tables and the per-vocabulary caches; not the lock or the memoryview."""
+        state = self.__dict__.copy()
+        del state["_lock"], state["_trans_flat"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._trans_flat = memoryview(np.ascontiguousarray(self.trans).reshape(-1)).cast("B").cast("i")
+        self._vcaches = {id(vc.vocab): vc for vc in self._vcaches.values()}  # ids changed
+
     # ------------------------------------------------------------------ Earley core
     def initial(self) -> ESet:
         """The set at position 0."""

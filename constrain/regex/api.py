@@ -198,6 +198,22 @@ class CompiledRegex(Completable, CompiledConstraint):
             self._background.join(timeout)
         return self.rows_built == self.n_states
 
+    def __getstate__(self) -> dict:
+        """Pickle the DFA and the rows built so far (a background build is not waited for: rows
+        it has not reached are built on demand after loading); not views, lock or thread."""
+        state = self.__dict__.copy()
+        for name in ("_row_views", "_dst", "_lock", "_background"):
+            del state[name]
+        state["_rows"] = list(self._rows)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._dst = None
+        self._background = None
+        self._row_views = [None if r is None else memoryview(r).cast("B") for r in self._rows]
+
     def _set_eos(self, row: np.ndarray) -> None:
         for e in self._eos_ids.tolist():
             row[e >> 5] |= np.int32(np.uint32(1 << (e & 31)).view(np.int32))
@@ -331,6 +347,21 @@ class RegexMatcher(StateStackMatcher):
                 f"token {token_id} ({self._c.vocab.token_bytes[token_id] if 0 <= token_id < self._c.vocab.size else None!r}) "
                 f"is not allowed by {self._c.regex!r} after {self.num_tokens} tokens")
         self._states.append(nxt)
+
+    def forced_bytes(self, max_bytes: int = 256) -> bytes:
+        """DFA walk while the state is not accepting and has exactly one live byte."""
+        c = self._c
+        s = self._states[-1]
+        out = bytearray()
+        if s == c._done_state:
+            return b""
+        while len(out) < max_bytes and not c.accepting[s]:
+            live = np.flatnonzero(c.transitions[s] >= 0)
+            if len(live) != 1:
+                break
+            out.append(int(live[0]))
+            s = int(c.transitions[s, live[0]])
+        return bytes(out)
 
     def is_accepting(self) -> bool:
         s = self._states[-1]
