@@ -39,7 +39,7 @@ _LAZY = {
     "Choice": ".choice", "Literal": ".compose", "Sequence": ".compose", "OneOf": ".compose",
     "Tag": ".tagged", "Tagged": ".tagged", "Reasoning": ".reasoning",
     "ToolCalls": ".tools", "ToolCall": ".tools", "ToolFormat": ".tools",
-    "extract_stream": ".extract", "Outcome": ".outcome",
+    "extract_stream": ".extract", "Outcome": ".outcome", "Generation": ".sampling.api",
 }
 
 __all__ = ["ConstraintError", "InvalidSyntax", "LimitExceeded", "TokenRejected",
