@@ -102,13 +102,19 @@ def normalize_tools(tools) -> list[Tool]:
         if not isinstance(t, dict):
             raise TypeError(f"tools[{k}] is {type(t).__name__}: expected an OpenAI tool dict, a JSON "
                             "Schema with a title, or a Pydantic model class")
-        f = t.get("function", t) if t.get("type", "function") == "function" else None
-        if f is None:
-            raise InvalidSyntax(f"tools[{k}] has type {t.get('type')!r}; only 'function' tools are supported")
-        if "name" in f:
+        kind = t.get("type")
+        if isinstance(t.get("function"), dict) and kind in (None, "function"):
+            f = t["function"]
+        elif "name" in t and kind in (None, "function"):
+            f = t
+        elif kind not in (None, "function", "object"):
+            raise InvalidSyntax(f"tools[{k}] has type {kind!r}; only 'function' tools are supported")
+        else:
+            f = None
+        if f is not None and "name" in f:
             params = f.get("parameters", {"type": "object", "properties": {}})
             out.append(Tool(f["name"], params, f.get("description", "")))
-        elif "title" in t:
+        elif f is None and "title" in t:
             out.append(Tool(t["title"], t, t.get("description", "")))
         else:
             raise InvalidSyntax(f"tools[{k}] has no name (an OpenAI tool needs function.name, a "
