@@ -57,7 +57,8 @@ def _check(schema) -> int:
             js = JsonSchema(schema)
     except ConstraintError:
         return -1
-    validator = jsonschema.Draft202012Validator(schema)
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    validator = cls(schema)
     accepted = 0
     for inst in _instances():
         text = json.dumps(inst, separators=(",", ":"))
@@ -96,3 +97,32 @@ def test_hostname_refuses_unchecked_a_labels(host):
 @pytest.mark.parametrize("host", ["example.com", "a-b.c", "abc--d.org", "x1", "a" * 62])
 def test_hostname_accepts_plain_labels(host):
     assert JsonSchema({"type": "string", "format": "hostname"}).accepts(json.dumps(host))
+
+
+def _dependent(rng: random.Random) -> dict:
+    s = _member(rng)
+    s.pop("allOf", None)
+    kw = rng.choice(["dependentRequired", "dependentSchemas", "dependencies"])
+    deps = {}
+    for k in rng.sample(KEYS, rng.randint(1, 3)):
+        if kw == "dependentRequired" or (kw == "dependencies" and rng.random() < 0.5):
+            deps[k] = rng.sample(KEYS, rng.randint(0, 2))
+        else:
+            deps[k] = _member(rng)
+    s[kw] = deps
+    if rng.random() < 0.3:
+        s["enum"] = [dict(zip(KEYS[:n], VALUES)) for n in range(4)]
+    return s
+
+
+def test_dependencies_bruteforce():
+    rng = random.Random(41)
+    compiled = accepting = 0
+    for _ in range(250):
+        schema = _dependent(rng)
+        if "dependencies" in schema:
+            schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+        n = _check(schema)
+        compiled += n >= 0
+        accepting += n > 0
+    assert compiled > 120 and accepting > 60, (compiled, accepting)

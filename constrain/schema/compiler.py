@@ -33,10 +33,14 @@ from .strings import StringsMixin
 from .values import ValuesMixin
 from .checks import check_json
 from .errors import InvalidSchema, SchemaLimitExceeded, UnsupportedKeyword
-from .common import SchemaOptions, _DEFAULT_BASE, _KNOWN, _META, _TYPES, _json_eq, _ptr_join
+from .common import SchemaOptions, _DEFAULT_BASE, _KNOWN, _META, _TYPES, _json_eq
 from .jsontext import _NUMBER, _STRING
 
 __all__ = ["compile_schema", "SchemaOptions", "WHITESPACE_PRETTY"]
+
+# applicators: keywords that evaluate subschemas at the same instance location
+_APPLICATORS = ("allOf", "anyOf", "oneOf", "if", "dependentSchemas", "$dynamicRef", "$recursiveRef",
+                "dependencies")
 
 # JSON whitespace presets. Both are bounded: a model cannot emit runaway newlines.
 WHITESPACE_PRETTY = r"(?:\n[ \t]{0,40}|[ ]?)"
@@ -210,112 +214,84 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, ValuesMixin, Numbers
             self.depth -= 1
 
     def _gen(self, s: dict, ptr: str, base: str) -> str | None:
+        """Dispatch: references and applicators are rewritten or merged away first, then the
+        remaining assertions compile per instance type (`typed`)."""
         s = dict(s)
-        # draft 3 / 4 compatibility
-        if self.draft <= 3 and s.get("required") is True:
+        if self.draft <= 3 and s.get("required") is True:  # draft 3: a boolean per property
             s.pop("required")
         if "$ref" in s:
             ref = s.pop("$ref")
-            if self.draft <= 7:
-                rest = {}
-            else:
-                rest = {k: v for k, v in s.items() if k in _KNOWN}
+            rest = {k: v for k, v in s.items() if k in _KNOWN} if self.draft > 7 else {}
             if not rest:
                 return self.ref_symbol(ref, base, ptr)
-            node, nbase, key = self.resolve(ref, base, ptr)
+            node, _nbase, key = self.resolve(ref, base, ptr)
             if key is None:
                 return self._gen(rest, ptr, base)
-            # $ref with sibling assertions: intersect (inline the target)
-            s = {"allOf": [node, rest]}
-            base = base
-        # unevaluated*: without applicators they are additionalProperties / items
-        applicators = ("allOf", "anyOf", "oneOf", "if", "dependentSchemas", "$dynamicRef",
-                       "$recursiveRef", "dependencies")
-        if "unevaluatedProperties" in s and not any(k in s for k in applicators):
-            u = s.pop("unevaluatedProperties")
-            if "additionalProperties" not in s:
-                s["additionalProperties"] = u
-        if "unevaluatedItems" in s and not any(k in s for k in applicators) \
-                and not isinstance(s.get("items"), list):
-            u = s.pop("unevaluatedItems")
-            if "items" not in s:
-                s["items"] = u
-        for k in ("$dynamicRef", "$recursiveRef"):
-            if k in s:
-                ref = s.pop(k)
-                if k == "$recursiveRef" and ref == "#":
-                    s.setdefault("allOf", [])
-                    s["allOf"] = list(s["allOf"]) + [{"$ref": "#"}]
-                else:
-                    self.unsupported(k, ptr)
+            s = {"allOf": [node, rest]}  # $ref with sibling assertions: intersect
+        s = self.lower_unevaluated(s)
+        s = self.lower_dynamic_refs(s, ptr)
         if "allOf" in s:
             s = self.merge_allof(s, ptr, base)
             if s is False:
                 return None
             if s is True:
                 return self.any_value()
-        # combinators
         for k in ("anyOf", "oneOf"):
             if k in s:
-                branches = s.pop(k)
-                if not isinstance(branches, list) or not branches:
-                    raise self.invalid(f"{k} must be a non-empty array", ptr)
-                rest = {kk: v for kk, v in s.items() if kk in _KNOWN}
-                if k == "oneOf" and len(branches) > 1:
-                    exact = self.oneof_required(branches, base, ptr)
-                    if exact is not None:
-                        if not exact:
-                            return None
-                        branches = exact
-                    elif not self.disjoint(branches, base, ptr):
-                        self.unsupported("oneOf", ptr, "branches are not provably disjoint "
-                                         "(use anyOf, or strict=False to treat oneOf as anyOf)")
-                syms = []
-                for i, b in enumerate(branches):
-                    bp = _ptr_join(ptr, k, i)
-                    if rest:
-                        if "anyOf" in rest or "oneOf" in rest:
-                            merged = self.merge_allof({"allOf": [rest, b]}, bp, base)
-                        else:
-                            merged = self.merge_allof({"allOf": [rest, b]}, bp, base)
-                        syms.append(self.gen(merged, bp, base) if merged is not False else None)
-                    else:
-                        syms.append(self.gen(b, bp, base))
-                return self.alt(syms, "any")
+                return self.alternatives(s, k, ptr, base)
         if "not" in s:
             s = self.apply_not(s, ptr, base)
             if s is None:
                 return None
         if "if" in s:
-            cond, then, els = s.pop("if"), s.pop("then", True), s.pop("else", True)
-            branch = then if (cond is True or cond == {}) else (els if cond is False else None)
-            if branch is None:
-                self.unsupported("if", ptr, "if/then/else with a non-trivial 'if'")
-            elif branch is not True and branch != {}:
-                s = self.merge_allof({"allOf": [s, branch]}, ptr, base)
-                if s is False:
-                    return None
-                return self._gen(s, ptr, base)
+            branch = self.apply_if(s, ptr)
+            if branch is not None:
+                merged = self.merge_allof({"allOf": [s, branch]}, ptr, base)
+                return None if merged is False else self._gen(merged, ptr, base)
+        return self.typed(self.drop_unenforced(s, ptr), ptr, base)
+
+    @staticmethod
+    def lower_unevaluated(s: dict) -> dict:
+        """``unevaluatedProperties``/``unevaluatedItems`` in a schema without applicators are
+        exactly ``additionalProperties``/``items`` (nothing else evaluates a location)."""
+        if any(k in s for k in _APPLICATORS):
+            return s
+        if "unevaluatedProperties" in s:
+            u = s.pop("unevaluatedProperties")
+            s.setdefault("additionalProperties", u)
+        if "unevaluatedItems" in s and not isinstance(s.get("items"), list):
+            u = s.pop("unevaluatedItems")
+            s.setdefault("items", u)
+        return s
+
+    def lower_dynamic_refs(self, s: dict, ptr: str) -> dict:
+        """``$recursiveRef: "#"`` is a ``$ref`` to the root (no ``$recursiveAnchor`` chains
+        across documents here); any other dynamic reference is refused."""
+        for k in ("$dynamicRef", "$recursiveRef"):
+            if k in s:
+                ref = s.pop(k)
+                if k == "$recursiveRef" and ref == "#":
+                    s["allOf"] = list(s.get("allOf", [])) + [{"$ref": "#"}]
+                else:
+                    self.unsupported(k, ptr)
+        return s
+
+    def drop_unenforced(self, s: dict, ptr: str) -> dict:
+        """Remove the keywords `typed` does not compile: trivial ones silently, the others
+        through `unsupported` (strict: refused)."""
         s.pop("then", None)
         s.pop("else", None)
-        for k in ("dependentSchemas", "dependencies", "unevaluatedProperties", "unevaluatedItems",
-                  "extends", "disallow"):
+        for k in ("unevaluatedProperties", "unevaluatedItems", "extends", "disallow"):
             if k in s:
                 v = s.pop(k)
-                if v in ({}, True) or (k == "dependentSchemas" and all(x in ({}, True) for x in v.values())
-                                       if isinstance(v, dict) else False):
-                    continue
-                self.unsupported(k, ptr)
+                if v not in ({}, True):
+                    self.unsupported(k, ptr)
         if self.draft <= 7:  # draft 7 lets validators check content; refuse rather than guess
             for k in ("contentMediaType", "contentEncoding"):
                 if k in s and "string" in self.types_of(s, ptr):
                     self.unsupported(k, ptr)
                     s.pop(k)
-        if "dependentRequired" in s:
-            dr = s.pop("dependentRequired")
-            if isinstance(dr, dict) and any(v for v in dr.values()):
-                self.unsupported("dependentRequired", ptr)
-        return self.typed(s, ptr, base)
+        return s
 
     # -- types -----------------------------------------------------------------------------------------
     def types_of(self, s, ptr) -> list[str]:
@@ -368,7 +344,7 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, ValuesMixin, Numbers
             elif t == "array":
                 syms.append(self.array(s, ptr, base))
             elif t == "object":
-                syms.append(self.obj(s, ptr, base))
+                syms.append(self.obj_dependent(s, ptr, base))
         return self.alt(syms, "type")
 
 

@@ -92,6 +92,8 @@ class ValuesMixin:
 
     def value_ok(self, v, s, ptr, base) -> bool:
         """Whether an enum value satisfies the other keywords of its schema."""
+        if isinstance(v, dict) and any(k in v for k in s.get("_forbidden", ())):
+            return False  # `not: {required: [k]}` and absent dependency triggers
         rest = {k: x for k, x in s.items() if k in _KNOWN and k not in ("enum", "const", "type")}
         if not rest:
             return True
