@@ -12,8 +12,10 @@ ready builds it on the spot. A mask is then one row copy (~1,500 words at 49k to
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import functools
 import threading
+import time
 import weakref
 
 import numpy as np
@@ -48,7 +50,11 @@ def regex_dfa(pattern: str, flags: int = 0, limits: RegexLimits | None = None) -
     """The minimal byte DFA of ``pattern``, built once per ``(pattern, flags, limits)`` in a
     process: grammar terminals are shared by the front ends (validation), the grammar engine and
     infilling, so each is built once. Raises as `Regex`; an empty language is `InvalidSyntax`."""
-    dfa = build_dfa(parse(pattern, int(flags)), limits or RegexLimits())
+    limits = limits or RegexLimits()
+    t0 = time.perf_counter()
+    tree = parse(pattern, int(flags), limits.max_seconds)
+    spent = time.perf_counter() - t0  # max_seconds covers parsing and construction together
+    dfa = build_dfa(tree, dataclasses.replace(limits, max_seconds=max(limits.max_seconds - spent, 0.0)))
     if dfa.n_states == 0:
         raise InvalidSyntax("regex matches no string at all", source=pattern)
     return dfa
@@ -81,7 +87,11 @@ class Regex(Completable, Constraint):
         self.flags = int(flags)
         self.limits = limits or RegexLimits()
         self.eager = eager
-        self.dfa: ByteDFA = build_dfa(parse(pattern, self.flags), self.limits)
+        t0 = time.perf_counter()
+        tree = parse(pattern, self.flags, self.limits.max_seconds)
+        spent = time.perf_counter() - t0  # max_seconds covers parsing and construction together
+        self.dfa: ByteDFA = build_dfa(tree, dataclasses.replace(
+            self.limits, max_seconds=max(self.limits.max_seconds - spent, 0.0)))
         if self.dfa.n_states == 0:
             raise InvalidSyntax("regex matches no string at all", source=pattern)
 
