@@ -12,9 +12,11 @@ ready builds it on the spot. A mask is then one row copy (~1,500 words at 49k to
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import functools
 import re
 import threading
+import time
 import weakref
 
 import numpy as np
@@ -49,23 +51,28 @@ def regex_dfa(pattern: str, flags: int = 0, limits: RegexLimits | None = None) -
     """The minimal byte DFA of ``pattern``, built once per ``(pattern, flags, limits)`` in a
     process: grammar terminals are shared by the front ends (validation), the grammar engine and
     infilling, so each is built once. Raises as `Regex`; an empty language is `InvalidSyntax`."""
-    dfa = build_dfa(parse(pattern, int(flags)), limits or RegexLimits())
+    limits = limits or RegexLimits()
+    t0 = time.perf_counter()
+    tree = parse(pattern, int(flags), limits.max_seconds)
+    spent = time.perf_counter() - t0  # max_seconds covers parsing and construction together
+    dfa = build_dfa(tree, dataclasses.replace(limits, max_seconds=max(limits.max_seconds - spent, 0.0)))
     if dfa.n_states == 0:
         raise InvalidSyntax("regex matches no string at all", source=pattern)
     return dfa
 
 
-def _parse_generation_flags(pattern: str, flags: int) -> tuple[int, object]:
+def _parse_generation_flags(pattern: str, flags: int,
+                            max_seconds: float | None = None) -> tuple[int, object]:
     """``(effective flags, parse tree)``: ``re.ASCII`` is added unless the flags or an inline
     ``(?u)`` ask for Unicode classes (``re`` refuses ASCII and UNICODE together)."""
     if flags & (re.ASCII | re.UNICODE):
-        return flags, parse(pattern, flags)
+        return flags, parse(pattern, flags, max_seconds)
     try:
-        return int(flags | re.ASCII), parse(pattern, int(flags | re.ASCII))
+        return int(flags | re.ASCII), parse(pattern, int(flags | re.ASCII), max_seconds)
     except (InvalidSyntax, ValueError) as e:
         if "incompatible" not in str(e):
             raise
-        return flags, parse(pattern, flags)
+        return flags, parse(pattern, flags, max_seconds)
 
 
 class Regex(Completable, Constraint):
@@ -103,8 +110,11 @@ class Regex(Completable, Constraint):
         self.pattern = pattern
         self.limits = limits or RegexLimits()
         self.eager = eager
-        self.flags, tree = _parse_generation_flags(pattern, int(flags))
-        self.dfa: ByteDFA = build_dfa(tree, self.limits)
+        t0 = time.perf_counter()
+        self.flags, tree = _parse_generation_flags(pattern, int(flags), self.limits.max_seconds)
+        spent = time.perf_counter() - t0  # max_seconds covers parsing and construction together
+        self.dfa: ByteDFA = build_dfa(tree, dataclasses.replace(
+            self.limits, max_seconds=max(self.limits.max_seconds - spent, 0.0)))
         if self.dfa.n_states == 0:
             raise InvalidSyntax("regex matches no string at all", source=pattern)
 
