@@ -12,8 +12,6 @@ reordering between steps is handled; rows that share a generated prefix share on
 
 from __future__ import annotations
 
-import threading
-import weakref
 
 import numpy as np
 import torch
@@ -22,37 +20,9 @@ import transformers
 from .bitmask import apply_mask
 from .errors import TokenRejected
 from .outcome import COMPLETE, FAILED, TRUNCATED, DeadEnd, Outcome, check_on_error, warn_failure
+from .vocab import vocabulary_for
 
 __all__ = ["LogitsProcessor"]
-
-# (id(tokenizer), size) -> (weak or strong ref to the tokenizer, Vocabulary)
-_VOCAB_CACHE: dict[tuple[int, int | None], tuple[object, object]] = {}
-_VOCAB_LOCK = threading.Lock()
-
-
-def _cached_vocabulary(tokenizer, size: int | None, eos_ids: tuple[int, ...] | None = None):
-    """``Vocabulary.from_hf(tokenizer, size=size, eos_ids=eos_ids)``, built once per
-    (tokenizer object, size, eos ids)."""
-    from .vocab import Vocabulary
-
-    key = (id(tokenizer), size, eos_ids)
-    with _VOCAB_LOCK:
-        hit = _VOCAB_CACHE.get(key)
-        if hit is not None:
-            ref, vocab = hit
-            obj = ref() if isinstance(ref, weakref.ref) else ref
-            if obj is tokenizer:
-                return vocab
-            del _VOCAB_CACHE[key]  # id reused by another object
-    vocab = Vocabulary.from_hf(tokenizer, size=size, eos_ids=eos_ids)
-    try:
-        ref = weakref.ref(tokenizer)
-    except TypeError:
-        ref = tokenizer  # not weak-referenceable: keep it alive so its id is not reused
-    with _VOCAB_LOCK:
-        _VOCAB_CACHE[key] = (ref, vocab)
-    return vocab
-
 
 class _Sentinel:
     __slots__ = ("name",)
@@ -95,8 +65,10 @@ class LogitsProcessor(transformers.LogitsProcessor):
 
     Notes
     -----
-    * Vocabularies are cached per (tokenizer object, size) at module level, so many processors for
-      one tokenizer share one. The constraint is compiled once per processor.
+    * The vocabulary comes from `constrain.vocab.vocabulary_for` (cached per tokenizer object, logits
+      width and EOS ids, for as long as the tokenizer lives), so many processors for one tokenizer
+      share one; its EOS ids follow `constrain.vocab.default_eos_ids` unless ``eos_ids`` is given.
+      The constraint is compiled once per processor.
     * The processor returns a masked *copy* of the scores (HF may keep the raw logits it passed).
     * Scores wider than the vocabulary: the extra ids are disallowed.
     * A new generation is detected when ``input_ids`` is not one column longer than at the previous
@@ -125,11 +97,7 @@ class LogitsProcessor(transformers.LogitsProcessor):
         self.tokenizer = tokenizer
         self.vocab = vocab
         self.vocab_size = vocab_size
-        # The ids generate() stops on: by default the tokenizer's eos_token_id, so that a
-        # constrained output always ends where HF ends it (pass eos_ids to widen the set).
-        if eos_ids is None and tokenizer is not None and isinstance(
-                getattr(tokenizer, "eos_token_id", None), int):
-            eos_ids = (tokenizer.eos_token_id,)
+        # The vocabulary's EOS ids: `vocab.default_eos_ids` (the library's one rule) unless given.
         self.eos_ids = tuple(int(e) for e in eos_ids) if eos_ids is not None else None
         self.compiled = constraint if is_compiled else None
         self.on_error = check_on_error(on_error)
@@ -155,7 +123,7 @@ class LogitsProcessor(transformers.LogitsProcessor):
                 self.vocab = self.compiled.vocab
             elif self.tokenizer is not None:
                 size = self.vocab_size if self.vocab_size is not None else width
-                self.vocab = _cached_vocabulary(self.tokenizer, size, self.eos_ids)
+                self.vocab = vocabulary_for(self.tokenizer, size, self.eos_ids)
         if self.compiled is None:
             self.compiled = self.constraint.compile(self.vocab)
         eos: list[int] = []

@@ -314,7 +314,7 @@ def test_vocabulary_built_lazily_from_tokenizer_and_cached(monkeypatch):
         return FakeVocab(TOKENS, [EOS], size=size)
 
     monkeypatch.setattr(vocab_mod.Vocabulary, "from_hf", staticmethod(fake_from_hf))
-    monkeypatch.setattr(hf_mod, "_VOCAB_CACHE", {})
+    vocab_mod.clear_vocabulary_cache()
     tok = FakeTokenizer()
     c = SetConstraint(*STRINGS)
     p1 = LogitsProcessor(c, tok)
