@@ -880,7 +880,8 @@ class Engine:
                     S2 = self.close(pos + 1, [], [(t, pos) for t in terms], lk, after_word=aw,
                                     deadline=deadline)
                     if reads <= {pos}:  # S2 is a function of S's content, terms and aw only
-                        ctid = tm.intern(S2, n0)
+                        with self._lock:  # ids are handed out under the lock (threads)
+                            ctid = tm.intern(S2, n0)
                         if tid is not None and ctid is not None:
                             tm.next[(tid, terms, aw)] = ctid
                     else:
