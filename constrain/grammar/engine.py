@@ -784,6 +784,9 @@ class Engine:
         root = self.root_walk(vocab, L, vc)
         row[:] = root.row
         if not root.groups:
+            if time.perf_counter() > deadline:
+                raise LimitExceeded("mask_time_budget_s", self.limits.mask_time_budget_s,
+                                    f"computing one mask at byte {len(chart) - 1}")
             return
         term_of = self._term_of_list
         n0 = len(chart)
