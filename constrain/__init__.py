@@ -36,6 +36,10 @@ _LAZY = {
     "IncompleteOutput": ".schema.errors", "SchemaValidationError": ".schema.errors",
     "Items": ".items", "CompiledItems": ".items", "ItemsMatcher": ".items",
     "beam_search": ".beam", "BeamResult": ".beam",
+    "Choice": ".choice", "Literal": ".compose", "Sequence": ".compose", "OneOf": ".compose",
+    "Tag": ".tagged", "Tagged": ".tagged", "Reasoning": ".reasoning",
+    "ToolCalls": ".tools", "ToolCall": ".tools", "ToolFormat": ".tools",
+    "extract_stream": ".extract", "Outcome": ".outcome", "Generation": ".sampling.api",
 }
 
 __all__ = ["ConstraintError", "InvalidSyntax", "LimitExceeded", "TokenRejected",

@@ -167,37 +167,11 @@ def bool_to_bitmask(bool_mask) -> np.ndarray:
 def _numba_kernel():
     """The CPU kernel (compiled on first use, cached on disk); ``None`` if numba is unusable."""
     try:
-        import numba
+        import numba  # noqa: F401
     except Exception:  # pragma: no cover - numba is a hard dependency, but stay usable without
         return None
 
-    @numba.njit(cache=True, nogil=True, boundscheck=False)
-    def mask_rows(logits, bitmask, lrows, brows, limit, ninf):  # pragma: no cover - compiled
-        # `ninf` is -inf in logits' dtype (or its bit pattern when 16-bit floats are viewed as int16)
-        v = logits.shape[1]
-        w = bitmask.shape[1]
-        lim = min(limit, v, 32 * w)
-        full = lim // 32
-        for k in range(lrows.shape[0]):
-            row = logits[lrows[k]]
-            bm = bitmask[brows[k]]
-            for i in range(full):
-                x = bm[i]
-                if x == -1:
-                    continue
-                base = i * 32
-                if x == 0:
-                    for b in range(32):
-                        row[base + b] = ninf
-                else:
-                    for b in range(32):  # branch-free select: vectorises
-                        val = row[base + b]
-                        row[base + b] = val if (x >> b) & 1 else ninf
-            for j in range(full * 32, lim):
-                if not (bm[j >> 5] >> (j & 31)) & 1:
-                    row[j] = ninf
-            for j in range(lim, v):
-                row[j] = ninf
+    from constrain.native.mask_kernels import mask_rows
 
     return mask_rows
 

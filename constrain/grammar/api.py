@@ -332,6 +332,28 @@ class GrammarMatcher(Matcher):
     def fork(self) -> "GrammarMatcher":
         return GrammarMatcher(self._c, self._chart.copy(), self._hist.copy(), self._done, self._total)
 
+    def forced_bytes(self, max_bytes: int = 256) -> bytes:
+        """Feed, on a copy of the chart, while exactly one byte keeps the parse alive and the
+        sentence is not complete; candidate bytes come from the scan items' DFA rows."""
+        if self._done:
+            return b""
+        e = self._c.engine
+        chart = self._chart.copy()
+        out = bytearray()
+        deadline = self._deadline()
+        while len(out) < max_bytes and not chart[-1].accept:
+            L = chart[-1].lex()[0]
+            if not L:
+                break
+            cands = np.flatnonzero((e.trans[list(L)] >= 0).any(axis=0)).tolist()
+            alive = [(b, nxt) for b in cands
+                     if (nxt := e.feed(chart, bytes((b,)), deadline)) is not None]
+            if len(alive) != 1:
+                break
+            out.append(alive[0][0])
+            chart.extend(alive[0][1])
+        return bytes(out)
+
     def is_accepting(self) -> bool:
         return self._done or bool(self._chart[-1].accept)
 

@@ -264,6 +264,17 @@ class Engine:
         self._tm = _Templates()
         self._sig_next = 0
 
+    def __getstate__(self) -> dict:
+        """Pickle the tables and the per-vocabulary caches; not the lock."""
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._vcaches = {id(vc.vocab): vc for vc in self._vcaches.values()}  # ids changed
+
     def _earley_tables(self, nf) -> None:
         """Dotted rules (``dr_next``: the symbol after the dot, -1 at the end; ``dr_lhs``),
         ``wait_on`` (symbol -> the (lhs, dotted rule) pairs with the dot before it), and per
