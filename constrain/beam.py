@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from .items import CompiledItems
+from .matcher import check_token_id
 from .native import items_kernels as _ik
 
 __all__ = ["BeamResult", "beam_search", "beam_topk"]
@@ -81,6 +82,21 @@ def beam_topk(beam_scores: np.ndarray, cand_logp: np.ndarray, batch_size: int, n
     return parent, col, score
 
 
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def _check_logp_width(lp: np.ndarray, vocab_size: int, eos_id: int) -> None:
+    """The fused step reads ``lp[r, token]`` for every child token and ``lp[r, eos_id]``."""
+    if lp.shape[1] < vocab_size or eos_id >= lp.shape[1]:
+        raise ValueError(f"logprobs_fn returned {lp.shape[1]} columns; need the vocabulary's "
+                         f"{vocab_size} ids" + (f" and eos_id {eos_id}" if eos_id >= 0 else ""))
+
+
 def _to_numpy_logp(lp, rows: int) -> np.ndarray:
     if hasattr(lp, "detach"):  # torch
         import torch
@@ -92,6 +108,9 @@ def _to_numpy_logp(lp, rows: int) -> np.ndarray:
     lp = np.asarray(lp)
     if lp.dtype not in (np.float32, np.float64):
         lp = lp.astype(np.float32)
+    if lp.ndim < 1 or lp.size % rows or lp.size == 0:
+        raise ValueError(f"logprobs_fn must return [B, M, V'] or [B*M, V'] log-probs for "
+                         f"B*M = {rows} beams, got shape {lp.shape}")
     return np.ascontiguousarray(lp.reshape(rows, -1))
 
 
@@ -130,12 +149,14 @@ def beam_search(compiled: CompiledItems, logprobs_fn: Callable, *, batch_size: i
     """
     if backend not in ("numba", "torch"):
         raise ValueError(f"backend must be 'numba' or 'torch', got {backend!r}")
-    B, M = int(batch_size), int(num_beams)
-    if B < 1 or M < 1:
-        raise ValueError("batch_size and num_beams must be >= 1")
+    if not isinstance(compiled, CompiledItems):
+        raise TypeError(f"compiled must be Items(...).compile(vocab), not {type(compiled).__name__}")
+    if not callable(logprobs_fn):
+        raise TypeError(f"logprobs_fn must be callable, not {type(logprobs_fn).__name__}")
+    B, M = _positive_int(batch_size, "batch_size"), _positive_int(num_beams, "num_beams")
     c = compiled
-    T = c.max_len + 1 if max_steps is None else int(max_steps)
-    e_id = -1 if eos_id is None else int(eos_id)
+    T = c.max_len + 1 if max_steps is None else _positive_int(max_steps, "max_steps")
+    e_id = -1 if eos_id is None else check_token_id(eos_id, 2**31 - 1)
     R = B * M
     # beam table (see items_kernels.beam_step): row r = (state, length, tokens...), two halves
     beams = np.full((2, R, 2 + max(T, 1)), -1, np.int64)
@@ -154,9 +175,16 @@ def beam_search(compiled: CompiledItems, logprobs_fn: Callable, *, batch_size: i
         else:
             lp = np.zeros((R, 1), np.float32)  # every live beam can only end: no model call
         if backend == "torch":
+            if opened or eos_id is not None:
+                n = int(lp.numel()) if hasattr(lp, "numel") else int(np.asarray(lp).size)
+                if n == 0 or n % R:
+                    raise ValueError(f"logprobs_fn returned {n} values for B*M = {R} beams")
+                _check_logp_width(np.empty((0, n // R)), c.vocab.size, e_id)
             live, opened = _torch_step(c, beams, scores, cur, lp, e_id, B, M, t, device)
         else:
             lp = _to_numpy_logp(lp, R)
+            if opened or eos_id is not None:
+                _check_logp_width(lp, c.vocab.size, e_id)
             live, opened = _ik.beam_step(c.indptr, c.tokens, c.end_bits, c.done, lp, e_id, M, t,
                                          beams, scores, cur)
         cur ^= 1

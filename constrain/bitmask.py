@@ -30,11 +30,21 @@ __all__ = ["allocate_bitmask", "apply_mask", "bitmask_to_bool", "bool_to_bitmask
 _LITTLE = sys.byteorder == "little"
 
 
+class RowIndexError(IndexError, ValueError):
+    """A row index outside the logits or the bitmask (an ``IndexError`` and a ``ValueError``)."""
+
+
+def _count(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return int(value)
+
+
 def bitmask_words(vocab_size: int) -> int:
     """Number of int32 words per bitmask row for ``vocab_size`` ids: ``ceil(vocab_size / 32)``."""
-    if vocab_size < 0:
-        raise ValueError(f"vocab_size must be >= 0, got {vocab_size}")
-    return (int(vocab_size) + 31) // 32
+    return (_count(vocab_size, "vocab_size") + 31) // 32
 
 
 def allocate_bitmask(rows: int, vocab_size: int):
@@ -57,9 +67,7 @@ def allocate_bitmask(rows: int, vocab_size: int):
     """
     import torch
 
-    if rows < 0:
-        raise ValueError(f"rows must be >= 0, got {rows}")
-    return torch.full((int(rows), bitmask_words(vocab_size)), -1, dtype=torch.int32)
+    return torch.full((_count(rows, "rows"), bitmask_words(vocab_size)), -1, dtype=torch.int32)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -167,37 +175,11 @@ def bool_to_bitmask(bool_mask) -> np.ndarray:
 def _numba_kernel():
     """The CPU kernel (compiled on first use, cached on disk); ``None`` if numba is unusable."""
     try:
-        import numba
+        import numba  # noqa: F401
     except Exception:  # pragma: no cover - numba is a hard dependency, but stay usable without
         return None
 
-    @numba.njit(cache=True, nogil=True, boundscheck=False)
-    def mask_rows(logits, bitmask, lrows, brows, limit, ninf):  # pragma: no cover - compiled
-        # `ninf` is -inf in logits' dtype (or its bit pattern when 16-bit floats are viewed as int16)
-        v = logits.shape[1]
-        w = bitmask.shape[1]
-        lim = min(limit, v, 32 * w)
-        full = lim // 32
-        for k in range(lrows.shape[0]):
-            row = logits[lrows[k]]
-            bm = bitmask[brows[k]]
-            for i in range(full):
-                x = bm[i]
-                if x == -1:
-                    continue
-                base = i * 32
-                if x == 0:
-                    for b in range(32):
-                        row[base + b] = ninf
-                else:
-                    for b in range(32):  # branch-free select: vectorises
-                        val = row[base + b]
-                        row[base + b] = val if (x >> b) & 1 else ninf
-            for j in range(full * 32, lim):
-                if not (bm[j >> 5] >> (j & 31)) & 1:
-                    row[j] = ninf
-            for j in range(lim, v):
-                row[j] = ninf
+    from constrain.native.mask_kernels import mask_rows
 
     return mask_rows
 
@@ -227,7 +209,7 @@ def _normalize_rows(n_logit_rows: int, n_mask_rows: int, indices) -> tuple[np.nd
         idx = np.asarray(indices)
     idx = idx.astype(np.int64, copy=False).reshape(-1)
     if idx.size and (idx.min() < 0 or idx.max() >= n_logit_rows):
-        raise IndexError(f"indices out of range for {n_logit_rows} logits rows: {idx.tolist()}")
+        raise RowIndexError(f"indices out of range for {n_logit_rows} logits rows: {idx.tolist()[:8]}")
     if n_mask_rows == n_logit_rows:  # xgrammar semantics: bitmask rows follow logits rows
         return idx, idx
     if n_mask_rows == idx.size:  # compact bitmask: row i applies to logits row indices[i]

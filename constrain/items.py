@@ -27,7 +27,8 @@ from typing import Iterable
 import numpy as np
 
 from .errors import InvalidSyntax, TokenRejected
-from .matcher import CompiledConstraint, Constraint, StateStackMatcher, as_numpy_bitmask
+from .matcher import (CompiledConstraint, Constraint, StateStackMatcher, as_numpy_bitmask,
+                      as_token_id, check_bitmask_row)
 from .native import items_kernels as _ik
 from .vocab import Vocabulary
 
@@ -440,9 +441,12 @@ class CompiledItems(CompiledConstraint):
         if K is None:
             K = self.width(st, level)
         R = st.shape[0]
+        _check_step_inputs(lp, R, self.vocab.size, int(eos_id), int(K))
         if out is None:
             out = (np.empty((R, K + 1), np.int32), np.empty((R, K + 1), lp.dtype),
                    np.empty((R, K + 1), np.int32))
+        elif not all(type(a) is np.ndarray and a.shape == (R, K + 1) for a in out):
+            raise ValueError(f"out must be three numpy arrays of shape {(R, K + 1)}")
         trunc = _ik.step(self.indptr, self.tokens, self.end_bits, st, lp, int(K), int(eos_id),
                          self.done, *out)
         if trunc:
@@ -454,9 +458,17 @@ class CompiledItems(CompiledConstraint):
 
         ``bitmask`` is an int32 ``[*, words]`` numpy array or CPU tensor. Dense states copy a
         precomputed row; others cost O(words + degree). One numba call for all rows."""
-        st = np.ascontiguousarray(np.asarray(states, dtype=np.int64).reshape(-1))
-        bm = as_numpy_bitmask(bitmask)
-        rr = np.arange(st.shape[0], dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
+        st = _int_array(states, "states")
+        w = self.vocab.words
+        bm = check_bitmask_row(bitmask, 0, w)
+        rr = np.arange(st.shape[0], dtype=np.int64) if rows is None else _int_array(rows, "rows")
+        if rr.shape != st.shape:
+            raise ValueError(f"{rr.shape[0]} rows for {st.shape[0]} states")
+        if rr.size and (rr.min() < 0 or rr.max() >= bm.shape[0]):
+            raise ValueError(f"rows must lie in [0, {bm.shape[0]}), got {rr.min()}..{rr.max()}")
+        if bm.shape[1] > w:  # the kernel writes exactly `words` words per row
+            bm[rr, w:] = 0
+            bm = bm[:, :w]
         _ik.fill_masks(self.indptr, self.tokens, self.end_bits, self.dense_rows.view(np.uint32),
                      self.eos_row.view(np.uint32), self.done, st, bm.view(np.uint32), rr)
 
@@ -473,6 +485,27 @@ class CompiledItems(CompiledConstraint):
                 hit = triton_items.DeviceIndex.from_compiled(self, device)
                 self._device[key] = hit
         return hit
+
+
+def _int_array(values, name: str) -> np.ndarray:
+    """``values`` as a C-contiguous 1-D int64 array; ``TypeError`` for non-integer input."""
+    a = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values)
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"{name} must be integers, got dtype {a.dtype}")
+    return np.ascontiguousarray(a.astype(np.int64, copy=False).reshape(-1))
+
+
+def _check_step_inputs(lp: np.ndarray, rows: int, vocab_size: int, eos_id: int, K: int) -> None:
+    """The kernel reads ``lp[r, token]`` for every child token and ``lp[r, eos_id]``: refuse
+    shapes that would make it read outside ``lp``."""
+    if lp.ndim != 2 or lp.shape[0] != rows:
+        raise ValueError(f"logp must have shape [{rows}, V'], got {tuple(lp.shape)}")
+    if lp.shape[1] < vocab_size:
+        raise ValueError(f"logp has {lp.shape[1]} columns; the vocabulary has {vocab_size} ids")
+    if not -1 <= eos_id < lp.shape[1]:
+        raise ValueError(f"eos_id {eos_id} out of range [-1, {lp.shape[1]})")
+    if K < 0:
+        raise ValueError(f"K must be >= 0, got {K}")
 
 
 def _validate_ids(C: np.ndarray, lens: np.ndarray, vocab: Vocabulary) -> None:
@@ -507,29 +540,34 @@ class ItemsMatcher(StateStackMatcher):
     O(words + degree) (one numba call); ``fork`` O(tokens consumed) (a list copy).
     """
 
+    validates_arguments = True
+
     def allows(self, token_id: int) -> bool:
         c = self._c
         s = self._states[-1]
-        token_id = int(token_id)
+        token_id = as_token_id(token_id)
         if token_id in c._eos:
             return s == c.done or c.is_end(s)
+        if not 0 <= token_id < c.vocab.size:
+            return False
         if s < c.dense_rows.shape[0]:
-            if not 0 <= token_id < c.vocab.size:
-                return False
             return bool((int(c.dense_rows[s, token_id >> 5]) >> (token_id & 31)) & 1)
         return c.child(s, token_id) >= 0
 
     def fill_mask(self, bitmask, row: int = 0) -> None:
         c = self._c
         s = self._states[-1]
-        bm = bitmask if type(bitmask) is np.ndarray else as_numpy_bitmask(bitmask)
+        w = c.vocab.words
+        bm = check_bitmask_row(bitmask, row, w)
+        row = int(row)
         if s < c.dense_rows.shape[0]:
-            bm[row] = c.dense_rows[s]
+            bm[row, :w] = c.dense_rows[s]
+            bm[row, w:] = 0
             return
         c.fill_masks(np.array([s], np.int64), bm, np.array([row], np.int64))
 
     def advance(self, token_id: int) -> None:
-        token_id = int(token_id)
+        token_id = as_token_id(token_id)
         nxt = self._c.next_state(self._states[-1], token_id)
         if nxt < 0:
             raise TokenRejected(f"token {token_id} is not allowed by {self._c.items!r} after "

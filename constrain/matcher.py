@@ -3,10 +3,16 @@
 ``Constraint.compile(vocab)`` returns a `CompiledConstraint` (immutable, shared by all sequences,
 cached per (constraint, vocabulary)); ``compiled.matcher()`` returns a `Matcher`, the per-sequence
 state every sampler and integration uses.
+
+This is the base layer: it imports only `vocab` (and numpy). Boundary checks shared by every
+matcher live here: `check_token_id` and `check_bitmask_row`. ``Completable`` (the infilling
+mixin) lives in `constrain.completable`; the name is still served from here, lazily, for
+modules that import it from ``constrain.matcher``.
 """
 
 from __future__ import annotations
 
+import operator
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -17,13 +23,69 @@ from .errors import TokenRejected
 from .vocab import Vocabulary
 
 
+# The last bitmask that passed `check_bitmask_row` in a wrapped ``fill_mask``, and its row count:
+# a mask per step into one preallocated bitmask then costs one identity test and one row test.
+# (numpy arrays cannot change dtype or shape in place; a race only causes a re-check.)
+_LAST_CHECKED: list = [None, 0]
+
+
+def _checked_token_call(fn):
+    def checked(self, token_id, *args, **kwargs):
+        if type(token_id) is not int:
+            token_id = as_token_id(token_id)
+        return fn(self, token_id, *args, **kwargs)
+
+    checked.__name__, checked.__qualname__, checked.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    checked.__wrapped__ = fn
+    checked._checked = True
+    return checked
+
+
+def _checked_fill_mask(fn):
+    def fill_mask(self, bitmask, row: int = 0) -> None:
+        last = _LAST_CHECKED
+        if bitmask is last[0] and type(row) is int and 0 <= row < last[1]:
+            return fn(self, bitmask, row)
+        words = self.vocab.words
+        arr = check_bitmask_row(bitmask, row, words)
+        row = int(row)
+        if arr.shape[1] > words:  # ids past the vocabulary: never allowed; the matcher sees its width
+            arr[row, words:] = 0
+            return fn(self, arr[:, :words], row)
+        last[0], last[1] = bitmask, arr.shape[0]
+        return fn(self, bitmask, row)
+
+    fill_mask.__qualname__, fill_mask.__doc__ = fn.__qualname__, fn.__doc__
+    fill_mask.__wrapped__ = fn
+    fill_mask._checked = True
+    return fill_mask
+
+
 class Matcher(ABC):
     """Per-sequence state of a constraint.
 
     ``allows`` is cheap (a bit test, or a walk over one token's bytes); ``fill_mask`` writes a whole
     bitmask row; ``advance`` raises `TokenRejected` for a disallowed token and leaves the state
-    unchanged. EOS ids are allowed exactly when ``is_accepting()``; after an EOS only EOS is allowed.
+    unchanged. Boundaries: a token id that is not an integer is a ``TypeError``; ``allows`` answers
+    False for an integer outside the vocabulary and ``advance`` refuses it (a ``ValueError``);
+    ``fill_mask`` checks the bitmask's dtype, shape and row (`check_bitmask_row`). EOS ids are allowed exactly when ``is_accepting()``; after an EOS only EOS is allowed.
     """
+
+    #: Subclasses that check their own arguments (with `as_token_id` and `check_bitmask_row`) set
+    #: this True; for the others the base class wraps ``allows``, ``advance`` and ``fill_mask`` with
+    #: those checks at class creation (see ``__init_subclass__``; about 0.1 us a call).
+    validates_arguments: bool = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("validates_arguments", False):
+            return
+        for name, wrap in (("allows", _checked_token_call), ("advance", _checked_token_call),
+                           ("fill_mask", _checked_fill_mask)):
+            fn = cls.__dict__.get(name)
+            if fn is not None and not getattr(fn, "__isabstractmethod__", False) \
+                    and not getattr(fn, "_checked", False):
+                setattr(cls, name, wrap(fn))
 
     #: True when ``allows`` depends only on the output's bytes (byte-level constraints: regex,
     #: grammar, JSON Schema), so a token whose bytes extend a refused token's bytes is refused too;
@@ -238,16 +300,55 @@ def as_numpy_bitmask(bitmask) -> np.ndarray:
     raise TypeError(f"bitmask must be a numpy array or a torch tensor, not {type(bitmask).__name__}")
 
 
-class Completable:
-    """Mixin for constraints that compile to grammars: infilling checks (`constrain.infill`)."""
+def as_token_id(token_id) -> int:
+    """``token_id`` as a Python int; ``TypeError`` for anything that is not an integer (floats
+    such as ``12.5`` or ``12.0``, bools, strings; numpy integers and 0-d integer tensors pass).
+    ``allows`` answers False for integers outside the vocabulary. About 0.1 us."""
+    if isinstance(token_id, (bool, np.bool_)):
+        raise TypeError("token id must be an integer, not bool")
+    try:
+        return operator.index(token_id)
+    except TypeError:
+        raise TypeError(f"token id must be an integer, not {type(token_id).__name__}") from None
 
-    def completable(self, partial, *, limits=None) -> bool:
-        """Whether some filling of ``partial``'s holes is in the language (sound; exact when hole
-        lengths are bounded). See `constrain.infill.completable`."""
-        from .infill import completable
-        return completable(self, partial, limits=limits)
 
-    def example_completion(self, partial, *, limits=None) -> bytes | None:
-        """One completion of ``partial`` in the language, or None."""
-        from .infill import example_completion
-        return example_completion(self, partial, limits=limits)
+def check_token_id(token_id, size: int) -> int:
+    """``token_id`` as a Python int in ``[0, size)``: `as_token_id`, then ``ValueError`` for an id
+    outside the vocabulary (what ``advance`` and id arguments use)."""
+    t = as_token_id(token_id)
+    if not 0 <= t < size:
+        raise ValueError(f"token id {t} out of range [0, {size})")
+    return t
+
+
+def check_bitmask_row(bitmask, row, words: int) -> np.ndarray:
+    """The numpy view of ``bitmask`` after checking it can take a mask in row ``row``.
+
+    ``bitmask`` must be a writable 2-D int32 (or uint32) numpy array or CPU tensor with at least
+    ``words`` columns (extra columns are the caller's to zero); ``row`` an integer in
+    ``[0, rows)`` (negative rows are refused, not wrapped). ``TypeError`` for a wrong type or
+    dtype, ``ValueError`` for a wrong shape or row."""
+    arr = bitmask if type(bitmask) is np.ndarray else as_numpy_bitmask(bitmask)
+    if arr.dtype != np.int32 and arr.dtype != np.uint32:
+        raise TypeError(f"bitmask must have dtype int32 (allocate_bitmask), not {arr.dtype}")
+    if arr.ndim != 2 or arr.shape[1] < words:
+        raise ValueError(f"bitmask must have shape [rows, >= {words}], got {tuple(arr.shape)}")
+    if not arr.flags.writeable:
+        raise ValueError("bitmask is read-only")
+    if isinstance(row, (bool, np.bool_)):
+        raise TypeError("row must be an integer, not bool")
+    try:
+        r = operator.index(row)
+    except TypeError:
+        raise TypeError(f"row must be an integer, not {type(row).__name__}") from None
+    if not 0 <= r < arr.shape[0]:
+        raise ValueError(f"row {r} out of range for a bitmask of {arr.shape[0]} rows")
+    return arr
+
+
+def __getattr__(name: str):
+    if name == "Completable":  # moved to constrain.completable (kept importable from here)
+        from .completable import Completable
+        return Completable
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+

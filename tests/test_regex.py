@@ -50,11 +50,12 @@ TEXT = st.text(alphabet=st.one_of(
 ), max_size=24)
 
 
-def _ours(pattern: str) -> cn.Regex:
-    return _cache.setdefault(pattern, cn.Regex(pattern))
+def _ours(pattern: str, flags: int = 0) -> cn.Regex:
+    """Our regex; its ``flags`` are the effective ``re`` flags (``re.ASCII`` added by default)."""
+    return _cache.setdefault((pattern, flags), cn.Regex(pattern, flags=flags))
 
 
-_cache: dict[str, cn.Regex] = {}
+_cache: dict[tuple[str, int], cn.Regex] = {}
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)
@@ -62,9 +63,10 @@ _cache: dict[str, cn.Regex] = {}
 @given(data=st.data())
 def test_language_equals_re_fullmatch(pattern, data):
     ours = _ours(pattern)
-    rx = re.compile(pattern)
+    rx = re.compile(pattern, ours.flags)
     # positives from hypothesis' own regex generator, and arbitrary text (mostly negatives)
-    s = data.draw(st.one_of(st.from_regex(rx, fullmatch=True), TEXT))
+    # (drawn under re's Unicode semantics: hypothesis' generator trips on some re.ASCII classes)
+    s = data.draw(st.one_of(st.from_regex(re.compile(pattern), fullmatch=True), TEXT))
     try:
         s.encode()
     except UnicodeEncodeError:  # lone surrogates: no UTF-8 form, a model can never emit them
@@ -75,9 +77,14 @@ def test_language_equals_re_fullmatch(pattern, data):
 @pytest.mark.parametrize("pattern", [r"\d", r"\w", r"\s", r"\D", r"\W", r"\S", r".", r"(?s).",
                                      r"(?i)k", r"(?i)[a-z]", r"(?i)ß", r"(?i)[^a-zα]", r"(?i)\w",
                                      r"(?a)\w", r"(?ai)[k-s]", r"(?i)[\u0130-\u0131]"])
-def test_single_characters_over_unicode(pattern):
-    """Every 3rd code point, every cased one nearby and the first 4096 code points."""
-    ours, rx = _ours(pattern), re.compile(pattern)
+@pytest.mark.parametrize("flags", [0, re.UNICODE], ids=["default-ascii", "unicode"])
+def test_single_characters_over_unicode(pattern, flags):
+    """Every 3rd code point, every cased one nearby and the first 4096 code points, under the
+    default (ASCII classes) and under ``re.UNICODE`` (Python's own semantics)."""
+    if flags and "(?a" in pattern:
+        pytest.skip("re refuses ASCII and UNICODE together")
+    ours = _ours(pattern, flags)
+    rx = re.compile(pattern, ours.flags)
     cps = list(range(0, 4096)) + list(range(4096, 0x110000, 3))
     for cp in cps:
         if 0xD800 <= cp <= 0xDFFF:
@@ -135,7 +142,7 @@ def test_state_limit():
 
 def test_time_limit():
     with pytest.raises(cn.LimitExceeded) as e:
-        cn.Regex(r"\w{1,400}", limits=RegexLimits(max_seconds=0.01))
+        cn.Regex(r"\w{1,400}", flags=re.UNICODE, limits=RegexLimits(max_seconds=0.01))
     assert e.value.limit == "max_seconds"
 
 
@@ -159,3 +166,16 @@ def test_same_language():
     assert same_language(regex_dfa(r"[\s\S]*"), regex_dfa(r"(?s:.)*|x"))
     assert not same_language(regex_dfa(r"a*"), regex_dfa(r"a+"))
     assert not same_language(regex_dfa(r"日本"), regex_dfa(r"日本|日"))
+
+
+def test_default_classes_are_ascii_and_unicode_is_a_flag_away():
+    """``\\d`` gives ASCII dates by default; ``re.UNICODE`` or ``(?u)`` restores ``re``'s default."""
+    segmented = "\U0001FBF2\U0001FBF0\U0001FBF2\U0001FBF4"
+    assert cn.Regex(r"\d{4}").flags & re.ASCII
+    assert cn.Regex(r"\d{4}").fullmatch("2024") and not cn.Regex(r"\d{4}").fullmatch(segmented)
+    assert cn.Regex(r"\d{4}", flags=re.UNICODE).fullmatch(segmented)
+    assert cn.Regex(r"(?u)\d{4}").fullmatch(segmented)
+    assert not cn.Regex(r"\w").fullmatch("é") and cn.Regex(r"\w", flags=re.UNICODE).fullmatch("é")
+    assert not cn.Regex(r"\s").fullmatch("\u00a0")
+    # grammar terminals keep re's semantics (Lark's): Regex.cached passes flags as given
+    assert cn.Regex.cached(r"\d").fullmatch("\u0663")

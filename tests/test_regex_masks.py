@@ -67,7 +67,7 @@ def _check_walk(vocab, brute, tokenizer, pattern, texts):
     compiled = regex.compile(vocab)
     buf = np.zeros((2, vocab.words), dtype=np.int32)
     for text in texts:
-        assert re.fullmatch(pattern, text)
+        assert re.fullmatch(pattern, text, regex.flags)
         ids = tokenizer.encode(text, add_special_tokens=False)
         assert vocab.decode(ids) == text.encode()
         m = compiled.matcher()
@@ -128,7 +128,7 @@ def test_random_walks_under_the_mask_stay_valid(smollm2_vocab):
                     break
                 out.append(t)
             if m.is_terminated():
-                assert re.fullmatch(pattern, vocab.decode(out).decode())
+                assert re.fullmatch(pattern, vocab.decode(out).decode(), compiled.regex.flags)
 
 
 def test_matcher_contract(tiny_vocab):

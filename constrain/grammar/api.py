@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from ..errors import LimitExceeded, TokenRejected
+from ..errors import TokenRejected
 from ..matcher import CompiledConstraint, Completable, Constraint, Matcher, as_numpy_bitmask
 from ..vocab import Vocabulary
 from .engine import Engine, GrammarLimits
@@ -103,9 +103,13 @@ class Grammar(Completable, Constraint):
     def accepts(self, text: str | bytes) -> bool:
         """Whether ``text`` (UTF-8 when str) is a sentence of the grammar (no vocabulary needed)."""
         data = text.encode() if isinstance(text, str) else bytes(text)
-        chart = [self.engine.initial()]
+        e = self.engine
+        lim = e.limits
+        chart = [e.initial()]
         if data:
-            out = self.engine.feed(chart, data)
+            out = e.feed(chart, data, time.perf_counter() + lim.parse_time_budget_s,
+                         lim.max_items_total - chart[0].n_items,
+                         ("parse_time_budget_s", lim.parse_time_budget_s))
             if out is None:
                 return False
             chart.extend(out)
@@ -162,6 +166,32 @@ class CompiledGrammar(Completable, CompiledConstraint):
     def matcher(self) -> "GrammarMatcher":
         return GrammarMatcher(self)
 
+    def fill_masks(self, matchers, bitmask, rows=None, *, threads: int = 1) -> None:
+        """Write each matcher's mask into ``bitmask`` rows ``rows`` (default 0..R-1); the matchers
+        must belong to this compiled grammar. ``bitmask``: int32 ``[*, words]`` numpy array or CPU
+        tensor. ``threads > 1`` spreads the rows over a thread pool: the compiled grammar's caches
+        are shared under a lock, masks on known signatures are row copies and the token-trie walks
+        run in numba without the GIL, but Earley closures run in Python and hold it, so rows that
+        miss the caches scale little today (see ``benchmarks/bench_grammar_threads.py``).
+        Raises as `GrammarMatcher.fill_mask` (the first error is re-raised)."""
+        bm = bitmask if type(bitmask) is np.ndarray else as_numpy_bitmask(bitmask)
+        ms = list(matchers)
+        for m in ms:
+            if not isinstance(m, GrammarMatcher) or m._c is not self:
+                raise TypeError("fill_masks takes matchers of this CompiledGrammar")
+        rr = list(range(len(ms))) if rows is None else [int(r) for r in rows]
+        if len(rr) != len(ms):
+            raise ValueError(f"{len(ms)} matchers but {len(rr)} rows")
+        if threads <= 1 or len(ms) < 2:
+            for m, r in zip(ms, rr):
+                m.fill_mask(bm, r)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(threads, len(ms))) as ex:
+            for f in [ex.submit(m.fill_mask, bm, r) for m, r in zip(ms, rr)]:
+                f.result()
+
     def _mask_of(self, chart: list, deadline: float) -> np.ndarray:
         """The (read-only, shared) mask row of ``chart``'s last position, EOS bits included:
         from the per-signature cache, else computed and cached."""
@@ -215,14 +245,17 @@ class GrammarMatcher(Matcher):
     def _deadline(self) -> float:
         return time.perf_counter() + self._c.engine.limits.mask_time_budget_s
 
-    def _feed(self, token_id: int, deadline: float | None = None):
+    def _feed(self, token_id: int):
+        """The sets after ``token_id``'s bytes (None when rejected); `LimitExceeded` past the
+        time budget or ``max_items_total``."""
         c = self._c
         if not 0 <= token_id < c.vocab.size:
             return None
         data = c._token_bytes[token_id]
         if not data:
             return None
-        return c.engine.feed(self._chart, data, deadline)
+        lim = c.engine.limits
+        return c.engine.feed(self._chart, data, self._deadline(), lim.max_items_total - self._total)
 
     def allows(self, token_id: int) -> bool:
         token_id = int(token_id)
@@ -246,7 +279,7 @@ class GrammarMatcher(Matcher):
         w = c._vc.roots.get(E.lex()[0])
         if w is not None and (int(w.row[token_id >> 5]) >> (token_id & 31)) & 1:
             return True
-        return self._feed(token_id, self._deadline()) is not None
+        return self._feed(token_id) is not None
 
     def fill_mask(self, bitmask, row: int = 0) -> None:
         c = self._c
@@ -279,10 +312,7 @@ class GrammarMatcher(Matcher):
             tb = c._token_bytes[token_id] if 0 <= token_id < c.vocab.size else None
             raise TokenRejected(f"token {token_id} ({tb!r}) is not allowed by the grammar after "
                                 f"{self.num_tokens} tokens")
-        lim = c.engine.limits.max_items_total
-        total = self._total + sum(s.n_items for s in out)
-        if total > lim:
-            raise LimitExceeded("max_items_total", lim, "Earley items in this matcher's chart")
+        total = self._total + sum(s.n_items for s in out)  # within max_items_total (feed checks)
         self._hist.append((len(self._chart), False, self._total))
         self._chart.extend(out)
         self._total = total

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from ..errors import LimitExceeded
 from .checker import example_completion, infill_grammar
+from ..vocab import logits_width
 from .diffusion import as_vocabulary
 from .partial import END, Hole, Partial
 
@@ -72,7 +73,8 @@ def infill(model, tokenizer, template, constraint, *, prompt: str | None = None,
     model
         A HF causal LM (``model(input_ids, past_key_values=..., use_cache=True)``).
     tokenizer
-        Its tokenizer (the `Vocabulary` is derived with `Vocabulary.from_hf`).
+        Its tokenizer (the `Vocabulary` comes from `constrain.vocab.vocabulary_for`, sized by the
+        model's logits width).
     template
         A `Partial`, its element list, or a str with ``<|hole|>`` markers (ends the output).
     constraint
@@ -87,7 +89,7 @@ def infill(model, tokenizer, template, constraint, *, prompt: str | None = None,
     t_start = time.perf_counter()
     tmpl = _template(template)
     ig = infill_grammar(constraint)
-    vocab = as_vocabulary(tokenizer)
+    vocab = as_vocabulary(tokenizer, logits_width(model, tokenizer))
     tb = vocab.token_bytes
     eos = set(int(e) for e in vocab.eos_ids)
     gen = torch.Generator().manual_seed(seed) if seed is not None else None

@@ -30,7 +30,7 @@ from typing import Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from ..errors import LimitExceeded
-from ..vocab import Vocabulary
+from ..vocab import Vocabulary, logits_width, vocabulary_for
 from .checker import InfillChecker
 
 __all__ = ["MaskedDiffusionModel", "diffusion_generate", "DiffusionResult", "TinyDiffusionLM",
@@ -102,22 +102,10 @@ class CharTokenizer:
         return self.vocabulary.decode([int(i) for i in ids]).decode("utf-8", errors="replace")
 
 
-def as_vocabulary(tokenizer) -> Vocabulary:
-    """A `Vocabulary` for a tokenizer: itself, its ``.vocabulary``, or `Vocabulary.from_hf`."""
-    if isinstance(tokenizer, Vocabulary):
-        return tokenizer
-    v = getattr(tokenizer, "vocabulary", None)
-    if isinstance(v, Vocabulary):
-        return v
-    cached = _VOCABS.get(id(tokenizer))
-    if cached is not None and cached[0] is tokenizer:
-        return cached[1]
-    v = Vocabulary.from_hf(tokenizer)
-    _VOCABS[id(tokenizer)] = (tokenizer, v)
-    return v
-
-
-_VOCABS: dict = {}
+def as_vocabulary(tokenizer, size: int | None = None) -> Vocabulary:
+    """The `Vocabulary` of ``tokenizer`` (itself, its ``.vocabulary``, or a HF tokenizer's) for
+    logits ``size`` wide: `constrain.vocab.vocabulary_for`, the library's one cached constructor."""
+    return vocabulary_for(tokenizer, size)
 
 
 def _encode(tokenizer, prompt) -> list[int]:
@@ -171,7 +159,7 @@ def diffusion_generate(model, tokenizer, prompt, constraint=None, *, gen_length:
     import torch
 
     t_start = time.perf_counter()
-    vocab = as_vocabulary(tokenizer)
+    vocab = as_vocabulary(tokenizer, logits_width(model, tokenizer))
     if mask_id is None:
         mask_id = getattr(model, "mask_token_id", None)
         if mask_id is None:

@@ -12,8 +12,11 @@ ready builds it on the spot. A mask is then one row copy (~1,500 words at 49k to
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import functools
+import re
 import threading
+import time
 import weakref
 
 import numpy as np
@@ -48,21 +51,46 @@ def regex_dfa(pattern: str, flags: int = 0, limits: RegexLimits | None = None) -
     """The minimal byte DFA of ``pattern``, built once per ``(pattern, flags, limits)`` in a
     process: grammar terminals are shared by the front ends (validation), the grammar engine and
     infilling, so each is built once. Raises as `Regex`; an empty language is `InvalidSyntax`."""
-    dfa = build_dfa(parse(pattern, int(flags)), limits or RegexLimits())
+    limits = limits or RegexLimits()
+    t0 = time.perf_counter()
+    tree = parse(pattern, int(flags), limits.max_seconds)
+    spent = time.perf_counter() - t0  # max_seconds covers parsing and construction together
+    dfa = build_dfa(tree, dataclasses.replace(limits, max_seconds=max(limits.max_seconds - spent, 0.0)))
     if dfa.n_states == 0:
         raise InvalidSyntax("regex matches no string at all", source=pattern)
     return dfa
 
 
+def _parse_generation_flags(pattern: str, flags: int,
+                            max_seconds: float | None = None) -> tuple[int, object]:
+    """``(effective flags, parse tree)``: ``re.ASCII`` is added unless the flags or an inline
+    ``(?u)`` ask for Unicode classes (``re`` refuses ASCII and UNICODE together)."""
+    if flags & (re.ASCII | re.UNICODE):
+        return flags, parse(pattern, flags, max_seconds)
+    try:
+        return int(flags | re.ASCII), parse(pattern, int(flags | re.ASCII), max_seconds)
+    except (InvalidSyntax, ValueError) as e:
+        if "incompatible" not in str(e):
+            raise
+        return flags, parse(pattern, flags, max_seconds)
+
+
 class Regex(Completable, Constraint):
-    """A regex constraint: the output must ``re.fullmatch`` ``pattern`` (Python ``re`` syntax).
+    """A regex constraint: the output must ``re.fullmatch(pattern, output, flags)`` (Python ``re``
+    syntax), where ``\\d \\w \\s`` are ASCII by default.
 
     Parameters
     ----------
     pattern : str
         Python ``re`` syntax, regular subset (see `constrain.regex.parser`).
     flags : int
-        ``re`` flags (``re.IGNORECASE``, ``re.ASCII``, ``re.DOTALL``, ``re.VERBOSE``).
+        ``re`` flags (``re.IGNORECASE``, ``re.ASCII``, ``re.UNICODE``, ``re.DOTALL``,
+        ``re.VERBOSE``). Unless ``re.UNICODE`` (or an inline ``(?u)``) is given, ``re.ASCII`` is
+        added: ``\\d`` is ``[0-9]``, ``\\w`` is ``[a-zA-Z0-9_]``, ``\\s`` is ``[ \\t\\n\\r\\f\\v]``
+        and ``re.IGNORECASE`` folds ASCII letters only, exactly as ``re`` does with ``re.ASCII``.
+        Generation wants this: under ``re``'s default Unicode semantics ``\\d`` also admits the
+        other Nd digits (Arabic-Indic, fullwidth, U+1FBF0..U+1FBF9 segmented digits...), which
+        models do emit. Pass ``flags=re.UNICODE`` for Python's default semantics.
     limits : RegexLimits
         Bounds on NFA/DFA states and construction time.
     eager : bool | None
@@ -77,18 +105,25 @@ class Regex(Completable, Constraint):
 
     def __init__(self, pattern: str, *, flags: int = 0, limits: RegexLimits | None = None,
                  eager: bool | None = None):
+        if isinstance(flags, bool) or not isinstance(flags, (int, re.RegexFlag)):
+            raise TypeError(f"flags must be an int (re flags), not {type(flags).__name__}")
         self.pattern = pattern
-        self.flags = int(flags)
         self.limits = limits or RegexLimits()
         self.eager = eager
-        self.dfa: ByteDFA = build_dfa(parse(pattern, self.flags), self.limits)
+        t0 = time.perf_counter()
+        self.flags, tree = _parse_generation_flags(pattern, int(flags), self.limits.max_seconds)
+        spent = time.perf_counter() - t0  # max_seconds covers parsing and construction together
+        self.dfa: ByteDFA = build_dfa(tree, dataclasses.replace(
+            self.limits, max_seconds=max(self.limits.max_seconds - spent, 0.0)))
         if self.dfa.n_states == 0:
             raise InvalidSyntax("regex matches no string at all", source=pattern)
 
     @classmethod
     def cached(cls, pattern: str, *, flags: int = 0, limits: RegexLimits | None = None,
                eager: bool | None = None) -> "Regex":
-        """Like ``Regex(...)``, but the DFA comes from the process-wide `regex_dfa` cache."""
+        """Like ``Regex(...)``, but the DFA comes from the process-wide `regex_dfa` cache and
+        ``flags`` go to ``re`` as given (Python's Unicode ``\\d \\w \\s`` unless ``re.ASCII``):
+        this is the constructor of grammar terminals, which follow Lark's (``re``'s) semantics."""
         self = cls.__new__(cls)
         self.pattern, self.flags, self.eager = pattern, int(flags), eager
         self.limits = limits or RegexLimits()

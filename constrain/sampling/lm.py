@@ -95,7 +95,7 @@ class HFModel:
                  vocab=None):
         import torch
 
-        from ..hf import _cached_vocabulary
+        from ..vocab import logits_width, vocabulary_for
 
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
@@ -103,8 +103,7 @@ class HFModel:
         self.tokenizer = tokenizer
         self.temperature = float(temperature)
         self._torch = torch
-        width = _logits_width(model, tokenizer)
-        self.vocab = vocab if vocab is not None else _cached_vocabulary(tokenizer, width)
+        self.vocab = vocab if vocab is not None else vocabulary_for(tokenizer, logits_width(model, tokenizer))
         self.prompt_ids = self._prompt_ids(prompt, prompt_ids, chat, system)
         self._cache: dict[tuple[int, ...], _Entry] = {}
         self._stamp = 0
@@ -260,14 +259,3 @@ class HFModel:
         for k in [k for k, e in self._cache.items() if e.stamp != stamp and k]:
             del self._cache[k]
         return out
-
-
-def _logits_width(model, tokenizer) -> int:
-    try:
-        emb = model.get_output_embeddings()
-        if emb is not None and hasattr(emb, "weight"):
-            return int(emb.weight.shape[0])
-    except Exception:  # pragma: no cover
-        pass
-    n = getattr(getattr(model, "config", None), "vocab_size", None)
-    return int(n) if n else len(tokenizer)
