@@ -113,3 +113,54 @@ def test_json_key_order_follows_properties(run):
     for r in run["results"]:
         if r["spec"] and "json_schema" in r["spec"]:
             assert r["text"].startswith('{"name":'), r["text"]
+
+
+# ---- the experimental structured-output backend and a preempted constrained request ----------
+
+@pytest.fixture(scope="module")
+def backend_run(vllm_venv):
+    """tests/serving_vllm_backend_driver.py in the venv (about 70 s on a loaded 2-core machine)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PIP_CONSTRAINT")}
+    env.update(VLLM_ENABLE_V1_MULTIPROCESSING="0", OMP_NUM_THREADS="1", CONSTRAIN_VLLM_BACKEND="1")
+    model = vllm_venv / "models" / "smollm2-135m-instruct"
+    proc = subprocess.run([str(vllm_venv / "bin" / "python"), str(REPO / "tests" / "serving_vllm_backend_driver.py"),
+                           str(model)], capture_output=True, text=True, timeout=600, env=env, cwd="/tmp")
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    Path(os.environ.get("TMPDIR", "/tmp"), "constrain_vllm_backend_driver.log").write_text(proc.stdout + proc.stderr)
+    assert proc.returncode == 0 and lines, proc.stderr[-4000:]
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def test_backend_is_enabled_by_the_general_plugin(backend_run):
+    # CONSTRAIN_VLLM_BACKEND=1 and nothing else: vLLM ran the vllm.general_plugins entry point
+    assert backend_run["enabled_by_plugin"] is True
+
+
+def test_backend_requests_go_through_constrain_and_are_valid(backend_run):
+    results = backend_run["results"]
+    assert {next(iter(r["spec"])) for r in results} == {"json_schema", "regex", "choice", "grammar"}
+    stats = backend_run["backend_stats"]
+    assert stats["grammars"] == len(results) and stats["accepted"] > 0 and stats["refused"] == 0, stats
+    for r in results:
+        assert r["finish"] == "stop", r  # the grammar completed and its EOS stopped the request
+        assert _valid(r["spec"], r["text"]), r
+
+
+def test_backend_refuses_a_bad_spec_up_front(backend_run):
+    assert backend_run["bad"] and "VLLMValidationError" in backend_run["bad"] and "regex" in backend_run["bad"]
+
+
+def test_backend_grammar_speculative_calls(backend_run):
+    # validate_tokens (full, wrong after 3, state unchanged), accept + rollback, fill_bitmask equal
+    # to a fresh matcher at the same state, termination on EOS, refusal, reset
+    direct = backend_run["direct"]
+    assert direct is not None, "no JSON request finished to drive the grammar object with"
+    assert all(direct.values()), direct
+
+
+def test_preempted_constrained_request_is_replayed(backend_run):
+    p = backend_run["preempt"]
+    assert p["preemptions"] >= 1, p
+    assert p["replays"] >= 1 and p["replayed_tokens"] > 0, p  # came back with tokens: replay path ran
+    assert p["retired"] == 0, p
+    assert p["finish"] == "stop" and _valid(p["spec"], p["text"]), p
