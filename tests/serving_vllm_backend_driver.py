@@ -10,6 +10,8 @@ by vLLM through the ``vllm.general_plugins`` entry point) and `ConstrainLogitsPr
 3. the backend's grammar object is driven directly as speculative decoding would
    (validate_tokens, accept_tokens, rollback, reset, fill_bitmask).
 
+With the extra argument ``speculative``: n-gram speculative decoding through the backend instead.
+
 Prints one JSON line (``RESULT {...}``) for the test to check."""
 
 import json
@@ -116,8 +118,32 @@ def grammar_object(llm, person_ids: list[int]) -> dict:
     return out
 
 
+def speculative(model: str) -> dict:
+    """n-gram speculative decoding (3 draft tokens) on regex requests through the backend. A
+    separate engine: vLLM refuses custom logits processors together with speculative decoding."""
+    from vllm import LLM, SamplingParams
+    from vllm.sampling_params import StructuredOutputsParams
+
+    from constrain.integrations import vllm_backend
+
+    llm = LLM(model=model, dtype="bfloat16", max_model_len=256, max_num_seqs=4, seed=0, enforce_eager=True,
+              gpu_memory_utilization=0.15, speculative_config={
+                  "method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_max": 3, "prompt_lookup_min": 1})
+    prompt = "Repeat: 12 34 12 34 12 34 12 34. Answer: "
+    specs = [{"regex": r"(12 34 ){5,8}end"}, {"regex": r"(12 34 ){2,9}(end|stop)"}]
+    outs = llm.generate([prompt] * len(specs), [
+        SamplingParams(temperature=0, max_tokens=60, structured_outputs=_structured(s)) for s in specs],
+        use_tqdm=False)
+    return {"results": [{"spec": s, "text": o.outputs[0].text, "finish": o.outputs[0].finish_reason}
+                        for s, o in zip(specs, outs)], "backend_stats": dict(vllm_backend.STATS)}
+
+
 def main() -> None:
     from vllm import LLM
+
+    if sys.argv[2:] == ["speculative"]:
+        print("RESULT " + json.dumps(speculative(sys.argv[1])))
+        return
 
     from vllm.v1.core.sched import scheduler as sched
 

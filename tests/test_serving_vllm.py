@@ -117,18 +117,33 @@ def test_json_key_order_follows_properties(run):
 
 # ---- the experimental structured-output backend and a preempted constrained request ----------
 
+def _backend_driver(venv: Path, *args: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PIP_CONSTRAINT")}
+    env.update(VLLM_ENABLE_V1_MULTIPROCESSING="0", OMP_NUM_THREADS="1", CONSTRAIN_VLLM_BACKEND="1")
+    model = venv / "models" / "smollm2-135m-instruct"
+    proc = subprocess.run([str(venv / "bin" / "python"), str(REPO / "tests" / "serving_vllm_backend_driver.py"),
+                           str(model), *args], capture_output=True, text=True, timeout=600, env=env, cwd="/tmp")
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    log = Path(os.environ.get("TMPDIR", "/tmp"), f"constrain_vllm_backend_driver{'_'.join(('',) + args)}.log")
+    log.write_text(proc.stdout + proc.stderr)
+    assert proc.returncode == 0 and lines, proc.stderr[-4000:]
+    return json.loads(lines[-1][len("RESULT "):])
+
+
 @pytest.fixture(scope="module")
 def backend_run(vllm_venv):
     """tests/serving_vllm_backend_driver.py in the venv (about 70 s on a loaded 2-core machine)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PIP_CONSTRAINT")}
-    env.update(VLLM_ENABLE_V1_MULTIPROCESSING="0", OMP_NUM_THREADS="1", CONSTRAIN_VLLM_BACKEND="1")
-    model = vllm_venv / "models" / "smollm2-135m-instruct"
-    proc = subprocess.run([str(vllm_venv / "bin" / "python"), str(REPO / "tests" / "serving_vllm_backend_driver.py"),
-                           str(model)], capture_output=True, text=True, timeout=600, env=env, cwd="/tmp")
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    Path(os.environ.get("TMPDIR", "/tmp"), "constrain_vllm_backend_driver.log").write_text(proc.stdout + proc.stderr)
-    assert proc.returncode == 0 and lines, proc.stderr[-4000:]
-    return json.loads(lines[-1][len("RESULT "):])
+    return _backend_driver(vllm_venv)
+
+
+def test_backend_speculative_decoding(vllm_venv):
+    # n-gram drafts (about 45 s): vLLM validates and rolls back drafts through the grammar object
+    run = _backend_driver(vllm_venv, "speculative")
+    stats = run["backend_stats"]
+    assert stats["grammars"] == len(run["results"]) and stats["refused"] == 0, stats
+    assert stats["rollbacks"] + stats["validated"] > 0, stats  # the speculative path was taken
+    for r in run["results"]:
+        assert r["finish"] == "stop" and _valid(r["spec"], r["text"]), r
 
 
 def test_backend_is_enabled_by_the_general_plugin(backend_run):

