@@ -37,6 +37,14 @@ if TYPE_CHECKING:
     from .schema.errors import IncompleteOutput, SchemaValidationError
     from .items import Items, CompiledItems, ItemsMatcher
     from .beam import beam_search, BeamResult
+    from .choice import Choice
+    from .compose import Literal, Sequence, OneOf
+    from .tagged import Tag, Tagged
+    from .reasoning import Reasoning
+    from .tools import ToolCalls, ToolCall, ToolFormat
+    from .extract import extract_stream
+    from .outcome import Outcome
+    from .sampling.api import Generation
 
 __version__ = "0.1.0"
 
@@ -88,6 +96,19 @@ _LAZY: dict[str, str] = {
     "ItemsMatcher": ".items",
     "beam_search": ".beam",
     "BeamResult": ".beam",
+    "Choice": ".choice",
+    "Literal": ".compose",
+    "Sequence": ".compose",
+    "OneOf": ".compose",
+    "Tag": ".tagged",
+    "Tagged": ".tagged",
+    "Reasoning": ".reasoning",
+    "ToolCalls": ".tools",
+    "ToolCall": ".tools",
+    "ToolFormat": ".tools",
+    "extract_stream": ".extract",
+    "Outcome": ".outcome",
+    "Generation": ".sampling.api",
 }
 
 __all__ = ["ConstraintError", "InvalidSyntax", "LimitExceeded", "TokenRejected",

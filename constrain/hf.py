@@ -12,7 +12,6 @@ reordering between steps is handled; rows that share a generated prefix share on
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import torch
@@ -20,6 +19,7 @@ import transformers
 
 from .bitmask import apply_mask
 from .errors import TokenRejected
+from .outcome import COMPLETE, FAILED, TRUNCATED, DeadEnd, Outcome, check_on_error, warn_failure
 from .vocab import vocabulary_for
 
 __all__ = ["LogitsProcessor"]
@@ -35,7 +35,16 @@ class _Sentinel:
 
 
 _FINISHED = _Sentinel("finished")  # the row emitted EOS; HF pads it from now on
-_DEAD = _Sentinel("dead")  # the row holds a token the constraint rejected (should not happen)
+
+
+class _Failed:
+    """State of a row whose matcher raised, hit a dead end, or holds a rejected token (a ``-inf``
+    beam): it allows only EOS from now on; ``error`` says why."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException):
+        self.error = error
 
 
 class LogitsProcessor(transformers.LogitsProcessor):
@@ -65,15 +74,19 @@ class LogitsProcessor(transformers.LogitsProcessor):
     * A new generation is detected when ``input_ids`` is not one column longer than at the previous
       call, or when the prompt part of the rows changed; state is then reset. Call :meth:`reset`
       (or use a fresh processor) when you feed a previous output back in as a new prompt.
-    * Never raises inside ``generate`` once built: a row whose last token the constraint rejects
-      (which masking prevents; beam search may still carry ``-inf`` beams) is marked dead; dead
-      rows and rows that already emitted an EOS id allow only the tokenizer's EOS and pad ids
-      (the vocabulary's EOS ids when no tokenizer is given), so that HF, which stops on its own EOS
-      id, finishes them. A row whose matcher allows nothing gets the vocabulary's EOS ids.
+    * ``on_error="eos"`` (default): never raises inside ``generate`` once built. A row whose
+      matcher raises (a limit, the mask time budget), whose matcher allows nothing, or whose last
+      token the constraint rejects (a ``-inf`` beam) *fails*: it allows only the tokenizer's EOS
+      and pad ids from then on (the vocabulary's EOS ids when no tokenizer is given), so that HF,
+      which stops on its own EOS id, finishes it; one ``RuntimeWarning`` per failed row (none
+      for rejected beams). ``on_error="raise"``: the matcher's exception propagates out of
+      ``generate``.
+    * After ``generate``, :meth:`outcomes` tells for every row whether the constraint was
+      completed, cut by the token budget, or failed (with the error).
     """
 
     def __init__(self, constraint, tokenizer=None, *, vocab=None, vocab_size: int | None = None,
-                 eos_ids=None):
+                 eos_ids=None, on_error: str = "eos"):
         is_compiled = not hasattr(constraint, "compile") and hasattr(constraint, "matcher")
         if not is_compiled and not hasattr(constraint, "compile"):
             raise TypeError(
@@ -87,7 +100,7 @@ class LogitsProcessor(transformers.LogitsProcessor):
         # The vocabulary's EOS ids: `vocab.default_eos_ids` (the library's one rule) unless given.
         self.eos_ids = tuple(int(e) for e in eos_ids) if eos_ids is not None else None
         self.compiled = constraint if is_compiled else None
-        self._warned = False
+        self.on_error = check_on_error(on_error)
         self._eos: np.ndarray | None = None  # int64 ids used for EOS masks
         self._stop: frozenset[int] = frozenset()  # ids that finish a row
         self._extra_ids: np.ndarray = np.zeros(0, dtype=np.int64)  # pad id for finished rows
@@ -102,6 +115,7 @@ class LogitsProcessor(transformers.LogitsProcessor):
         self._last_len: int | None = None
         self._states: dict[tuple[int, ...], object] = {}
         self._root = None
+        self._failures: dict[tuple[int, ...], BaseException] = {}  # prefix -> why it failed
 
     def _build(self, width: int) -> None:
         if self.vocab is None:
@@ -132,12 +146,13 @@ class LogitsProcessor(transformers.LogitsProcessor):
         self._prompt_len = int(input_ids.shape[1])
         self._prompt = input_ids.detach().clone()
         self._states = {}
+        self._failures = {}
         self._root = self.compiled.matcher()
 
     # -- transitions ------------------------------------------------------------------------------
 
-    def _child(self, parent, tok: int):
-        if parent is _FINISHED or parent is _DEAD:
+    def _child(self, parent, tok: int, key: tuple[int, ...] = ()):
+        if parent is _FINISHED or isinstance(parent, _Failed):
             return parent
         if tok in self._stop:
             return _FINISHED
@@ -145,10 +160,18 @@ class LogitsProcessor(transformers.LogitsProcessor):
             m = parent.fork()
             m.advance(tok)
             return m
-        except Exception as e:  # TokenRejected (e.g. a -inf beam) or a matcher bug: never raise
-            if not isinstance(e, TokenRejected):
-                self._warn(f"matcher.advance({tok}) failed: {e!r}; the row now allows only EOS")
-            return _DEAD
+        except Exception as e:  # TokenRejected (e.g. a -inf beam), a limit, a matcher bug
+            return self._fail(key, e, warn=not isinstance(e, TokenRejected))
+
+    def _fail(self, key: tuple[int, ...], error: BaseException, *, warn: bool = True) -> _Failed:
+        """Record that the row with generated prefix ``key`` failed (raise if asked to)."""
+        if self.on_error == "raise" and not isinstance(error, TokenRejected):
+            raise error
+        self._failures.setdefault(key, error)
+        if warn:
+            warn_failure(f"constrain.LogitsProcessor: the row with {len(key)} generated tokens "
+                         f"{list(key[-4:])}", error, stacklevel=5)
+        return _Failed(error)
 
     def _state_for(self, key: tuple[int, ...], new: dict, old: dict):
         st = new.get(key)
@@ -164,9 +187,9 @@ class LogitsProcessor(transformers.LogitsProcessor):
                     parent = new.get(key[:-1])
                 if parent is None:  # not a one-token extension of a known row: walk from the root
                     parent = self._root
-                    for t in key[:-1]:
-                        parent = self._child(parent, t)
-                st = self._child(parent, key[-1])
+                    for j, t in enumerate(key[:-1]):
+                        parent = self._child(parent, t, key[:j + 1])
+                st = self._child(parent, key[-1], key)
         new[key] = st
         return st
 
@@ -200,28 +223,76 @@ class LogitsProcessor(transformers.LogitsProcessor):
                 buf[row] = buf[src]
                 continue
             filled[id(st)] = row
-            if st is _FINISHED or st is _DEAD:
+            if st is not _FINISHED and not isinstance(st, _Failed):
+                try:
+                    st.fill_mask(buf, row)
+                except Exception as e:
+                    st = new[key] = self._fail(key, e)
+                    buf[row] = 0
+                else:
+                    if not buf[row].any():
+                        st = new[key] = self._fail(key, DeadEnd(
+                            f"the constraint allows no token after {len(key)} generated tokens"))
+            if st is _FINISHED or isinstance(st, _Failed):
+                buf[row] = 0
                 self._allow(buf, row, self._extra_ids if self._extra_ids.size else self._eos, vsize)
                 if not buf[row].any():
                     self._allow(buf, row, self._eos, vsize)
-                continue
-            try:
-                st.fill_mask(buf, row)
-            except Exception as e:
-                self._warn(f"matcher.fill_mask failed: {e!r}; the row now allows only EOS")
-                buf[row] = 0
-            if not buf[row].any():
-                self._allow(buf, row, self._eos, vsize)
         self._states = new  # evicts every prefix no row uses any more
 
         out = scores.clone()
         apply_mask(out, torch.from_numpy(buf), vocab_size=vsize)
         return out
 
-    def _warn(self, msg: str) -> None:
-        if not self._warned:
-            self._warned = True
-            warnings.warn(f"constrain.LogitsProcessor: {msg}", RuntimeWarning, stacklevel=3)
+    # -- after generate ---------------------------------------------------------------------------
+
+    def outcomes(self, sequences) -> list[Outcome]:
+        """One `Outcome` per row of ``generate``'s output (the ``sequences`` tensor, prompt
+        included, or the ``GenerateOutput`` object), for the generation this processor just ran.
+
+        ``complete``: the row ended with an EOS id in an accepting state. ``truncated``: no EOS
+        (the token budget ran out); ``valid`` says whether the text is in the language anyway.
+        ``failed``: the row's matcher raised or allowed nothing (``error``), or it holds a token
+        the constraint rejects. Cost: at most one token advanced per row from the cached states
+        (a walk from the start for rows this processor has not seen).
+        """
+        seq = getattr(sequences, "sequences", sequences)
+        if self._prompt_len is None or self._root is None:
+            raise RuntimeError("outcomes() needs a generation run by this processor first")
+        gen = seq[:, self._prompt_len:].detach().cpu().numpy() if hasattr(seq, "detach") \
+            else np.asarray(seq)[:, self._prompt_len:]
+        return [self._outcome([int(t) for t in row]) for row in gen]
+
+    def _outcome(self, tokens: list[int]) -> Outcome:
+        end = next((j for j, t in enumerate(tokens) if t in self._stop), None)
+        body = tokens if end is None else tokens[:end]
+        n = len(body) + (end is not None)
+        for j in range(len(body) + 1):  # a failure recorded on the way
+            err = self._failures.get(tuple(body[:j]))
+            if err is not None:
+                return Outcome(FAILED, False, err, n)
+        st = None
+        for j in range(len(body), -1, -1):  # the longest prefix with a cached state
+            st = self._states.get(tuple(body[:j]))
+            if st is not None:
+                break
+        if st is None:
+            st, j = self._root, 0
+        saved, self.on_error = self.on_error, "eos"
+        try:
+            for i in range(j, len(body)):
+                st = self._child(st, body[i], tuple(body[:i + 1]))
+        finally:
+            self.on_error = saved
+        if isinstance(st, _Failed):
+            return Outcome(FAILED, False, st.error, n)
+        accepting = bool(st.is_accepting())
+        if end is None:
+            return Outcome(TRUNCATED, accepting, None, n)
+        if accepting:
+            return Outcome(COMPLETE, True, None, n)
+        return Outcome(FAILED, False, DeadEnd(f"EOS after {len(body)} tokens, before the output "
+                                              "was complete"), n)
 
     @staticmethod
     def _allow(buf: np.ndarray, row: int, ids: np.ndarray, vsize: int) -> None:

@@ -275,6 +275,20 @@ class CompiledItems(CompiledConstraint):
         self._lock = threading.Lock()
         self.build_seconds = time.perf_counter() - t0
 
+    def __getstate__(self) -> dict:
+        """Pickle the arrays; not the lock or the device copies."""
+        state = self.__dict__.copy()
+        del state["_lock"], state["_device"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._device = {}
+        for a in (self.indptr, self.tokens, self.end_bits, self.level_start, self.level_width,
+                  self.dense_rows, self.eos_row):
+            a.setflags(write=False)
+
     def _choose_dense_levels(self, deg: np.ndarray, budget: int) -> int:
         """Leading levels whose states get a precomputed bitmask row: while the rows fit in
         ``budget`` bytes and the level's mean fan-out is at least ``max(8, words / 16)`` (below

@@ -19,6 +19,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .errors import TokenRejected
 from .vocab import Vocabulary
 
 
@@ -122,6 +123,47 @@ class Matcher(ABC):
         for t in token_ids:
             self.advance(int(t))
 
+    def validate_tokens(self, token_ids) -> int:
+        """Length of the longest prefix of ``token_ids`` accepted from the current state, with the
+        state unchanged afterwards (speculative decoding: accept ``token_ids[:n]``, then
+        ``rollback`` what the target model later refuses). Cost: up to ``len(token_ids)``
+        advances and one rollback. Errors other than `TokenRejected` (a limit) propagate after
+        the state is restored."""
+        n = 0
+        try:
+            for t in token_ids:
+                try:
+                    self.advance(int(t))
+                except TokenRejected:
+                    break
+                n += 1
+        finally:
+            if n:
+                self.rollback(n)
+        return n
+
+    def forced_bytes(self, max_bytes: int = 256) -> bytes:
+        """The bytes every accepted continuation starts with (jump-forward decoding), at most
+        ``max_bytes``: empty when the next byte is open, when the output may end here (EOS is
+        allowed), or for constraints that judge token ids, not bytes (the default). State
+        unchanged; may end inside a UTF-8 character."""
+        return b""
+
+    def forced_tokens(self, max_tokens: int = 16) -> list[int]:
+        """Token ids forced next: while exactly one token (and no EOS) is allowed, that token.
+        State unchanged. Cost: one full mask per forced token plus one (a fork's ``fill_mask``);
+        for byte-level constraints prefer `forced_bytes` and retokenize."""
+        m = self.fork()
+        out: list[int] = []
+        eos = set(self.vocab.eos_ids.tolist())
+        while len(out) < max_tokens:
+            allowed = m.allowed_tokens()
+            if len(allowed) != 1 or int(allowed[0]) in eos:
+                break
+            out.append(int(allowed[0]))
+            m.advance(out[-1])
+        return out
+
     def allowed_tokens(self) -> np.ndarray:
         """Sorted ids of the allowed tokens (a full mask; for tests and debugging)."""
         from .bitmask import bitmask_to_bool
@@ -171,11 +213,21 @@ class CompiledConstraint(ABC):
 
 
 class Constraint(ABC):
-    """A constraint spec (``Regex``, ...). ``compile`` caches its result per vocabulary."""
+    """A constraint spec (``Regex``, ...). ``compile`` caches its result per vocabulary.
+
+    The in-process cache holds at most ``cache_size`` entries and ``cache_bytes`` bytes (sizes
+    from ``memory_bytes()``, re-read at each insertion since rows are built lazily); least recently
+    used entries go first. ``disk_cache`` (a `constrain.cache.DiskCache`, set by
+    `constrain.cache.enable_disk_cache` or the ``CONSTRAIN_CACHE_DIR`` environment variable) is
+    consulted on an in-process miss and filled after a compile.
+    """
 
     _cache: "OrderedDict[tuple, CompiledConstraint]" = OrderedDict()
     _cache_lock = threading.Lock()
     cache_size = 64
+    cache_bytes = 1 << 30
+    disk_cache = None
+    _env_checked = False
 
     @abstractmethod
     def cache_key(self) -> tuple: ...
@@ -193,12 +245,47 @@ class Constraint(ABC):
             if hit is not None:
                 Constraint._cache.move_to_end(key)
                 return hit
-        compiled = self._compile(vocab)
+        disk = _disk_cache()
+        compiled = disk.get(self, vocab) if disk is not None else None
+        if compiled is None:
+            compiled = self._compile(vocab)
+            if disk is not None:
+                disk.put(self, vocab, compiled)
         with Constraint._cache_lock:
             Constraint._cache[key] = compiled
-            while len(Constraint._cache) > Constraint.cache_size:
-                Constraint._cache.popitem(last=False)
+            _evict(Constraint._cache, Constraint.cache_size, Constraint.cache_bytes)
         return compiled
+
+
+def _disk_cache():
+    if not Constraint._env_checked:
+        Constraint._env_checked = True
+        import os
+        if Constraint.disk_cache is None and os.environ.get("CONSTRAIN_CACHE_DIR"):
+            from .cache import enable_disk_cache
+            enable_disk_cache(os.environ["CONSTRAIN_CACHE_DIR"])
+    return Constraint.disk_cache
+
+
+def _evict(cache: "OrderedDict", max_entries: int, max_bytes: int) -> None:
+    """Drop least recently used entries until both bounds hold (the newest entry always stays)."""
+    while len(cache) > max_entries:
+        cache.popitem(last=False)
+    sizes = [_size_of(c) for c in cache.values()]
+    total = sum(sizes)
+    k = 0
+    while total > max_bytes and len(cache) > 1:
+        cache.popitem(last=False)
+        total -= sizes[k]
+        k += 1
+
+
+def _size_of(compiled) -> int:
+    size = getattr(compiled, "memory_bytes", None)
+    try:
+        return int(size()) if size is not None else 0
+    except Exception:  # pragma: no cover - a size is an estimate; never fail a compile on it
+        return 0
 
 
 def as_numpy_bitmask(bitmask) -> np.ndarray:

@@ -239,7 +239,7 @@ def test_not_keys_pattern_against_json_decoding(excluded):
     import itertools
     import re
 
-    from constrain.schema.compiler import _not_keys_pattern
+    from constrain.schema.jsontext import _not_keys_pattern
     pat = re.compile(_not_keys_pattern(excluded))
     alphabet = sorted(set("".join(excluded)) | {"z"})
     for n in range(4):

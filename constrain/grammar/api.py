@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from ..errors import LimitExceeded, TokenRejected
+from ..errors import TokenRejected
 from ..matcher import CompiledConstraint, Completable, Constraint, Matcher, as_numpy_bitmask
 from ..vocab import Vocabulary
 from .engine import Engine, GrammarLimits
@@ -103,9 +103,13 @@ class Grammar(Completable, Constraint):
     def accepts(self, text: str | bytes) -> bool:
         """Whether ``text`` (UTF-8 when str) is a sentence of the grammar (no vocabulary needed)."""
         data = text.encode() if isinstance(text, str) else bytes(text)
-        chart = [self.engine.initial()]
+        e = self.engine
+        lim = e.limits
+        chart = [e.initial()]
         if data:
-            out = self.engine.feed(chart, data)
+            out = e.feed(chart, data, time.perf_counter() + lim.parse_time_budget_s,
+                         lim.max_items_total - chart[0].n_items,
+                         ("parse_time_budget_s", lim.parse_time_budget_s))
             if out is None:
                 return False
             chart.extend(out)
@@ -215,14 +219,17 @@ class GrammarMatcher(Matcher):
     def _deadline(self) -> float:
         return time.perf_counter() + self._c.engine.limits.mask_time_budget_s
 
-    def _feed(self, token_id: int, deadline: float | None = None):
+    def _feed(self, token_id: int):
+        """The sets after ``token_id``'s bytes (None when rejected); `LimitExceeded` past the
+        time budget or ``max_items_total``."""
         c = self._c
         if not 0 <= token_id < c.vocab.size:
             return None
         data = c._token_bytes[token_id]
         if not data:
             return None
-        return c.engine.feed(self._chart, data, deadline)
+        lim = c.engine.limits
+        return c.engine.feed(self._chart, data, self._deadline(), lim.max_items_total - self._total)
 
     def allows(self, token_id: int) -> bool:
         token_id = int(token_id)
@@ -246,7 +253,7 @@ class GrammarMatcher(Matcher):
         w = c._vc.roots.get(E.lex()[0])
         if w is not None and (int(w.row[token_id >> 5]) >> (token_id & 31)) & 1:
             return True
-        return self._feed(token_id, self._deadline()) is not None
+        return self._feed(token_id) is not None
 
     def fill_mask(self, bitmask, row: int = 0) -> None:
         c = self._c
@@ -279,10 +286,7 @@ class GrammarMatcher(Matcher):
             tb = c._token_bytes[token_id] if 0 <= token_id < c.vocab.size else None
             raise TokenRejected(f"token {token_id} ({tb!r}) is not allowed by the grammar after "
                                 f"{self.num_tokens} tokens")
-        lim = c.engine.limits.max_items_total
-        total = self._total + sum(s.n_items for s in out)
-        if total > lim:
-            raise LimitExceeded("max_items_total", lim, "Earley items in this matcher's chart")
+        total = self._total + sum(s.n_items for s in out)  # within max_items_total (feed checks)
         self._hist.append((len(self._chart), False, self._total))
         self._chart.extend(out)
         self._total = total
@@ -301,6 +305,28 @@ class GrammarMatcher(Matcher):
 
     def fork(self) -> "GrammarMatcher":
         return GrammarMatcher(self._c, self._chart.copy(), self._hist.copy(), self._done, self._total)
+
+    def forced_bytes(self, max_bytes: int = 256) -> bytes:
+        """Feed, on a copy of the chart, while exactly one byte keeps the parse alive and the
+        sentence is not complete; candidate bytes come from the scan items' DFA rows."""
+        if self._done:
+            return b""
+        e = self._c.engine
+        chart = self._chart.copy()
+        out = bytearray()
+        deadline = self._deadline()
+        while len(out) < max_bytes and not chart[-1].accept:
+            L = chart[-1].lex()[0]
+            if not L:
+                break
+            cands = np.flatnonzero((e.trans[list(L)] >= 0).any(axis=0)).tolist()
+            alive = [(b, nxt) for b in cands
+                     if (nxt := e.feed(chart, bytes((b,)), deadline)) is not None]
+            if len(alive) != 1:
+                break
+            out.append(alive[0][0])
+            chart.extend(alive[0][1])
+        return bytes(out)
 
     def is_accepting(self) -> bool:
         return self._done or bool(self._chart[-1].accept)

@@ -58,7 +58,7 @@ Caches (per vocabulary in `_VCache`, bounded by `GrammarLimits`):
 
 from __future__ import annotations
 
-import re
+import array
 import threading
 import time
 from dataclasses import dataclass
@@ -66,7 +66,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InvalidSyntax, LimitExceeded
-from .ir import CFG, Rule
+from .ir import CFG
+from .normalize import literal_dfa as _literal_dfa, word_bytes  # noqa: F401  (re-exported)
 
 __all__ = ["GrammarLimits", "Engine", "ESet"]
 
@@ -94,6 +95,11 @@ class GrammarLimits:
         Size of the table interning chart-set signatures (cleared when full; ids stay unique).
     mask_cache_bytes : int
         Memory for whole masks cached per chart signature, per vocabulary (cleared when full).
+    compile_max_seconds : float
+        Wall-clock budget of building the terminal DFAs (regex parsing included), per terminal
+        and for all of them together.
+    parse_time_budget_s : float
+        Wall-clock budget of one ``Grammar.accepts`` (``advance`` uses ``mask_time_budget_s``).
     """
 
     max_dfa_states: int = 200_000
@@ -104,84 +110,8 @@ class GrammarLimits:
     regex_max_dfa_states: int = 50_000
     max_signatures: int = 1_000_000
     mask_cache_bytes: int = 64 << 20
-
-
-class _ChainDFA:
-    """A literal's DFA (same interface as `constrain.regex.automata.ByteDFA`)."""
-
-    __slots__ = ("transitions", "accepting")
-
-    def __init__(self, transitions, accepting):
-        self.transitions = transitions
-        self.accepting = accepting
-
-    @property
-    def n_states(self) -> int:
-        return int(self.transitions.shape[0])
-
-
-_CHAR_DFAS: dict = {}  # (char, flags) -> (transitions, accepting-state index): tiny, bounded by use
-
-
-def _literal_dfa(lit: str, flags: int, rl):
-    """The minimal DFA of a literal, glued from the (cached) DFAs of its characters: each one is
-    the regex engine's own DFA of that escaped character (so case folding is exactly the regex
-    engine's), a prefix-free language with one final state without transitions, which becomes the
-    start of the next character's. Saves one regex compilation per keyword. None when the flags
-    are not 0 / IGNORECASE (the caller falls back to the regex engine)."""
-    from ..regex import Regex
-
-    if flags & ~re.IGNORECASE:
-        return None
-    parts = []
-    for ch in lit:
-        key = (ch, flags)
-        d = _CHAR_DFAS.get(key)
-        if d is None:
-            dfa = Regex(re.escape(ch), flags=flags, limits=rl).dfa
-            tr = dfa.transitions
-            fin = np.flatnonzero(dfa.accepting)
-            if len(fin) != 1 or (tr[fin[0]] >= 0).any() or dfa.accepting[0]:
-                return None
-            d = (tr, int(fin[0]))
-            if len(_CHAR_DFAS) < 4096:
-                _CHAR_DFAS[key] = d
-        parts.append(d)
-    n = sum(tr.shape[0] - 1 for tr, _ in parts) + 1
-    trans = np.full((n, 256), -1, dtype=np.int32)
-    off = 0
-    for tr, fin in parts:
-        k = tr.shape[0]
-        # local state s -> off + rank of s among the non-final states; the final -> next start
-        loc = np.empty(k, dtype=np.int32)
-        nonfin = [s for s in range(k) if s != fin]
-        for r, s in enumerate(nonfin):
-            loc[s] = off + r
-        loc[fin] = off + k - 1
-        sub = tr[nonfin]
-        trans[off:off + k - 1] = np.where(sub >= 0, loc[np.maximum(sub, 0)], -1)
-        off += k - 1
-    acc = np.zeros(n, dtype=np.bool_)
-    acc[n - 1] = True
-    return _ChainDFA(trans, acc)
-
-
-def word_bytes(word_chars: str, rl=None) -> np.ndarray:
-    """bool[256]: the bytes of `CFG.word_chars` (empty: none). The class must match single ASCII
-    characters only (then a byte decides it exactly); else `InvalidSyntax`."""
-    word = np.zeros(256, dtype=np.bool_)
-    if not word_chars:
-        return word
-    from ..regex.api import regex_dfa
-
-    dfa = regex_dfa(word_chars, 0, rl)
-    nxt = dfa.transitions[0]
-    ok = nxt[128:].max() < 0 and all(dfa.accepting[q] and dfa.transitions[q].max() < 0
-                                      for q in nxt[:128] if q >= 0)
-    if not ok or not (nxt >= 0).any():
-        raise InvalidSyntax(f"word characters {word_chars!r} must be one class of ASCII characters")
-    word[:128] = nxt[:128] >= 0
-    return word
+    compile_max_seconds: float = 30.0
+    parse_time_budget_s: float = 60.0
 
 
 class ESet:
@@ -223,6 +153,7 @@ class ESet:
         return r
 
 
+_CLOSURE_BUDGET = 200_000  # total size of precomputed prediction closures (else followed lazily)
 _SPLIT_NODES = 4096  # walks over at least this many trie nodes are unions of single-state walks
 
 
@@ -298,215 +229,32 @@ class Engine:
     """
 
     def __init__(self, cfg: CFG, limits: GrammarLimits | None = None):
-        from ..regex.api import regex_dfa
-        from ..regex.automata import RegexLimits
+        from .normalize import normal_form
 
         self.cfg = cfg
         self.limits = limits = limits or GrammarLimits()
-        terms = dict(cfg.terminals)
-        for name in cfg.ignore:
-            if name not in terms:
-                raise InvalidSyntax(f"%ignore names an undefined terminal {name!r}")
-        rules = list(cfg.rules)
-        nts = {r.lhs for r in rules}
-        if cfg.start not in nts:
-            raise InvalidSyntax(f"start symbol {cfg.start!r} has no rule")
-        for r in rules:
-            for s in r.rhs:
-                if s not in nts and s not in terms:
-                    raise InvalidSyntax(f"rule {r.lhs!r} uses undefined symbol {s!r}"
-                                        + (f" (from {r.origin!r})" if r.origin else ""))
-        # --- terminal DFAs (only terminals used somewhere or ignored)
-        used = {s for r in rules for s in r.rhs if s in terms} | set(cfg.ignore)
-        tnames = sorted(used)
-        rl = RegexLimits(max_dfa_states=limits.regex_max_dfa_states)
-        dfas = []
-        for n in tnames:
-            t = terms[n]
-            dfa = _literal_dfa(t.literal, t.flags, rl) if t.literal and t.pattern == re.escape(t.literal) else None
-            if dfa is None:
-                try:
-                    dfa = regex_dfa(t.pattern, t.flags, rl)
-                except InvalidSyntax as e:
-                    raise InvalidSyntax(f"terminal {n!r}: {e}") from e
-            dfas.append(dfa)
-        total = sum(d.n_states for d in dfas)
-        if total > limits.max_dfa_states:
-            raise LimitExceeded("max_dfa_states", limits.max_dfa_states,
-                                f"the terminals need {total} DFA states")
-        self.term_names = tnames
-        self.n_terms = T = len(tnames)
-        tid = {n: i for i, n in enumerate(tnames)}
-        word = word_bytes(cfg.word_chars, rl)
-        # a terminal whose first byte may be a word character gets a second start state without
-        # those bytes, predicted after a word byte (see `close`)
-        starts_word = [bool(word[d.transitions[0] >= 0].any()) for d in dfas]
-        total += sum(starts_word)
-        trans = np.full((max(total, 1), 256), -1, dtype=np.int32)
-        acc = np.zeros(max(total, 1), dtype=np.bool_)
-        term_of = np.zeros(max(total, 1), dtype=np.int32)
-        q0 = []
-        q0w = []
-        off = 0
-        for i, d in enumerate(dfas):
-            n = d.n_states
-            tr = d.transitions
-            trans[off:off + n] = np.where(tr >= 0, tr + off, -1)
-            acc[off:off + n] = d.accepting
-            term_of[off:off + n] = i
-            q0.append(off)
-            off += n
-        for i, d in enumerate(dfas):
-            if starts_word[i]:
-                trans[off] = np.where(word, -1, trans[q0[i]])
-                acc[off] = acc[q0[i]]
-                term_of[off] = i
-                q0w.append(off)
-                off += 1
-            else:
-                q0w.append(q0[i])
-        self.q0w = q0w
-        self._word_list = word.tolist()
-        self.trans = trans
-        self.acc = acc
-        self.term_of = term_of
-        self.q0 = q0
-        self._trans_flat = memoryview(np.ascontiguousarray(trans).reshape(-1)).cast("B").cast("i")
-        self._acc_list = acc.tolist()
+        nf = normal_form(cfg, limits)
+        self.nf = nf
+        T = self.n_terms = nf.n_terms
+        self.term_names = nf.names[:T]
+        self.nt_names = nf.names[T:]
+        self.n_syms = nf.n_syms
+        self.start_sym = nf.start
+        self.trans = nf.trans
+        self.acc = nf.acc
+        self.term_of = nf.term_of
+        self.q0 = nf.q0.tolist()
+        self.q0w = nf.q0w.tolist()
+        self._word_list = nf.word.tolist()
+        # flat (g << 8 | b) -> g2 (-1 dead); an array.array indexes fast and pickles
+        self._trans_flat = array.array("i", np.ascontiguousarray(nf.trans, dtype=np.int32).tobytes())
+        self._acc_list = nf.acc.tolist()
         # a scan item in a state with no outgoing byte can only complete (done when reached): drop it
-        self._live_list = (trans >= 0).any(axis=1).tolist()
-        self._term_of_list = term_of.tolist()
-        self.n_dfa_states = total
-        term_nullable = [bool(acc[q]) for q in q0]
-
-        # --- ignore transform
-        if cfg.ignore:
-            wrapped = {}
-            new_rules: list[Rule] = []
-            for r in rules:
-                rhs = []
-                for s in r.rhs:
-                    if s in terms:
-                        w = wrapped.setdefault(s, f"\x00W:{s}")
-                        rhs.append(w)
-                    else:
-                        rhs.append(s)
-                new_rules.append(Rule(r.lhs, tuple(rhs), r.origin))
-            igs = "\x00IGS"
-            for s, w in wrapped.items():
-                new_rules.append(Rule(w, (igs, s)))
-            new_rules.append(Rule(igs, ()))
-            for s in cfg.ignore:
-                new_rules.append(Rule(igs, (igs, s)))
-            start_rule = Rule("\x00S'", (cfg.start, igs))
-            rules = new_rules
-        else:
-            start_rule = Rule("\x00S'", (cfg.start,))
-        rules = [start_rule] + rules
-
-        # --- productive pruning
-        nts = {r.lhs for r in rules}
-        productive = set()
-        changed = True
-        while changed:
-            changed = False
-            for r in rules:
-                if r.lhs not in productive and all(s in terms or s in productive for s in r.rhs):
-                    productive.add(r.lhs)
-                    changed = True
-        if "\x00S'" not in productive:
-            raise InvalidSyntax(f"the grammar's language is empty (start {cfg.start!r} derives no string)")
-        rules = [r for r in rules if r.lhs in productive and all(s in terms or s in productive for s in r.rhs)]
-        # reachable
-        by_lhs: dict[str, list[Rule]] = {}
-        for r in rules:
-            by_lhs.setdefault(r.lhs, []).append(r)
-        reach = {"\x00S'"}
-        stack = ["\x00S'"]
-        while stack:
-            a = stack.pop()
-            for r in by_lhs.get(a, ()):
-                for s in r.rhs:
-                    if s not in terms and s not in reach:
-                        reach.add(s)
-                        stack.append(s)
-        rules = [r for r in rules if r.lhs in reach]
-
-        # --- numbering: terminals 0..T-1, nonterminals T..
-        ntnames = []
-        seen = set()
-        for r in rules:
-            if r.lhs not in seen:
-                seen.add(r.lhs)
-                ntnames.append(r.lhs)
-        sid = dict(tid)
-        for i, n in enumerate(ntnames):
-            sid[n] = T + i
-        self.nt_names = ntnames
-        self.n_syms = T + len(ntnames)
-        self.start_sym = sid["\x00S'"]
-        dr_next: list[int] = []
-        dr_lhs: list[int] = []
-        rule_dr0: list[int] = []
-        rules_of: dict[int, list[tuple[int, tuple[int, ...]]]] = {}
-        for r in rules:
-            rhs = tuple(sid[s] for s in r.rhs)
-            base = len(dr_next)
-            rule_dr0.append(base)
-            for k in range(len(rhs) + 1):
-                dr_next.append(rhs[k] if k < len(rhs) else -1)
-                dr_lhs.append(sid[r.lhs])
-            rules_of.setdefault(sid[r.lhs], []).append((base, rhs))
-        self.dr_next = dr_next
-        self.dr_lhs = dr_lhs
-        self.n_rules = len(rules)
-        # nullable
-        nullable = [False] * self.n_syms
-        for t in range(T):
-            nullable[t] = term_nullable[t]
-        changed = True
-        while changed:
-            changed = False
-            for a, rs in rules_of.items():
-                if not nullable[a] and any(all(nullable[s] for s in rhs) for _, rhs in rs):
-                    nullable[a] = True
-                    changed = True
-        self.nullable = nullable
-        # direct prediction info per nonterminal: dotted rules reachable by AH nullable skipping
-        direct_nts: dict[int, set[int]] = {}
-        direct_terms: dict[int, list[int]] = {}
-        wait_on: dict[int, list[tuple[int, int]]] = {}
-        for a, rs in rules_of.items():
-            dn: set[int] = set()
-            dt: list[int] = []
-            for base, rhs in rs:
-                for k, s in enumerate(rhs):
-                    wait_on.setdefault(s, []).append((a, base + k))
-                    if s >= T:
-                        dn.add(s)
-                    elif s not in dt:
-                        dt.append(s)
-                    if not nullable[s]:
-                        break
-            direct_nts[a] = dn
-            direct_terms[a] = dt
-        clo: dict[int, frozenset[int]] = {}
-        for a in rules_of:
-            seen2 = {a}
-            st = [a]
-            while st:
-                x = st.pop()
-                for y in direct_nts.get(x, ()):
-                    if y not in seen2:
-                        seen2.add(y)
-                        st.append(y)
-            clo[a] = frozenset(seen2)
-        self.clo = clo
-        self.direct_terms = direct_terms
-        # all terminals predicted with a nonterminal (through its prediction closure)
-        self._pterms = {a: frozenset(t for z in c for t in direct_terms.get(z, ())) for a, c in clo.items()}
-        self.wait_on = wait_on
-        self.start_accepts_empty = nullable[self.start_sym]
+        self._live_list = (nf.trans >= 0).any(axis=1).tolist()
+        self._term_of_list = nf.term_of.tolist()
+        self.n_dfa_states = int(nf.trans.shape[0])
+        self._earley_tables(nf)
+        self.start_accepts_empty = self.nullable[self.start_sym]
         # mask caches (shared by matchers; lock for the dict updates)
         self._lock = threading.Lock()
         self._vcaches: dict[int, _VCache] = {}
@@ -516,24 +264,92 @@ class Engine:
         self._tm = _Templates()
         self._sig_next = 0
 
+    def __getstate__(self) -> dict:
+        """Pickle the tables and the per-vocabulary caches; not the lock."""
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._vcaches = {id(vc.vocab): vc for vc in self._vcaches.values()}  # ids changed
+
+    def _earley_tables(self, nf) -> None:
+        """Dotted rules (``dr_next``: the symbol after the dot, -1 at the end; ``dr_lhs``),
+        ``wait_on`` (symbol -> the (lhs, dotted rule) pairs with the dot before it), and per
+        nonterminal its direct predictions (Aycock–Horspool: through nullable prefixes). The
+        prediction closures are precomputed only while their total size stays under
+        ``_CLOSURE_BUDGET`` (a 5k-rule chain has closures of quadratic total size); otherwise
+        `close` follows the direct predictions at run time."""
+        T = nf.n_terms
+        nullable = self.nullable = list(nf.nullable)
+        dr_next: list[int] = []
+        dr_lhs: list[int] = []
+        direct_nts: dict[int, list[int]] = {}
+        direct_terms: dict[int, list[int]] = {}
+        wait_on: dict[int, list[tuple[int, int]]] = {}
+        for a, rhs in nf.rules:
+            base = len(dr_next)
+            dr_next.extend(rhs)
+            dr_next.append(-1)
+            dr_lhs.extend([a] * (len(rhs) + 1))
+            dn = direct_nts.setdefault(a, [])
+            dt = direct_terms.setdefault(a, [])
+            for k, s in enumerate(rhs):
+                wait_on.setdefault(s, []).append((a, base + k))
+                lst = dn if s >= T else dt
+                if s not in lst:
+                    lst.append(s)
+                if not nullable[s]:
+                    break
+        self.dr_next = dr_next
+        self.dr_lhs = dr_lhs
+        self.n_rules = len(nf.rules)
+        self.wait_on = wait_on
+        self.direct_nts = direct_nts
+        self.direct_terms = direct_terms
+        clo: dict | None = {}
+        size = 0
+        for a in direct_nts:
+            seen2 = {a}
+            st = [a]
+            while st:
+                for y in direct_nts.get(st.pop(), ()):
+                    if y not in seen2:
+                        seen2.add(y)
+                        st.append(y)
+            size += len(seen2)
+            if size > _CLOSURE_BUDGET:
+                clo = None
+                break
+            clo[a] = frozenset(seen2)
+        self.clo = clo
+        # all terminals predicted with a nonterminal (through its prediction closure)
+        self._pterms = None if clo is None else {
+            a: frozenset(t for z in c for t in direct_terms.get(z, ())) for a, c in clo.items()}
+
     # ------------------------------------------------------------------ Earley core
     def initial(self) -> ESet:
         """The set at position 0."""
         return self.close(0, [], (), None, predict=(self.start_sym,))
 
-    def close(self, pos, scan, comps, lookup, predict=(), after_word=False) -> ESet:
+    def close(self, pos, scan, comps, lookup, predict=(), after_word=False, deadline=None) -> ESet:
         """Build the set at ``pos`` from its advanced scan items ``scan`` (kept), the terminals
         completed here ``comps`` (``(terminal, origin)``; origins < pos, looked up with ``lookup``)
         and nonterminals to predict. ``after_word``: the byte before ``pos`` is a word character
         (`CFG.word_chars`), so the lexemes predicted here start in states that refuse word bytes
         (every lexeme starting at ``pos`` follows one ending there, so this is a property of the
-        position alone). Cost: O(items added × their waiters)."""
+        position alone). ``deadline``: `LimitExceeded` when passed (checked every 4096 items).
+        Cost: O(items added × their waiters)."""
         T = self.n_terms
         dr_next = self.dr_next
         dr_lhs = self.dr_lhs
         nullable = self.nullable
         clo = self.clo
         pterms = self._pterms
+        direct_terms = self.direct_terms
+        direct_nts = self.direct_nts
         wait_on = self.wait_on
         q0 = self.q0w if after_word else self.q0
         start_sym = self.start_sym
@@ -548,6 +364,25 @@ class Engine:
 
         def predict_nt(y):
             nonlocal N
+            if clo is None:  # closures too large to precompute: follow direct predictions
+                if N is None:
+                    N = set()
+                elif y in N:
+                    return
+                N.add(y)
+                stack = [y]
+                while stack:
+                    x = stack.pop()
+                    for t in direct_terms[x]:
+                        if t not in pred_terms:
+                            pred_terms.add(t)
+                            if live[q0[t]]:
+                                scan.append((q0[t], pos))
+                    for z in direct_nts[x]:
+                        if z not in N:
+                            N.add(z)
+                            stack.append(z)
+                return
             if N is None:
                 N = set(clo[y])
             elif y in N:  # N is a union of closures, so clo[y] is in it already
@@ -589,8 +424,18 @@ class Engine:
                 accept = True
         for t, o in comps:
             complete(t, o)
+        pops = 0
+        lim_items = self.limits.max_items_per_position
         while agenda:
             it = agenda.pop()
+            pops += 1
+            if not pops & 4095:
+                if len(items) > lim_items:
+                    raise LimitExceeded("max_items_per_position", lim_items,
+                                        f"over {len(items)} Earley items at byte {pos}")
+                if deadline is not None and time.perf_counter() > deadline:
+                    raise LimitExceeded("mask_time_budget_s", self.limits.mask_time_budget_s,
+                                        f"an Earley closure at byte {pos}")
             dr, o = it
             nx = dr_next[dr]
             if nx < 0:
@@ -624,7 +469,7 @@ class Engine:
                                 f"{n + len(scan)} Earley items at byte {pos}")
         return ESet(pos, scan, N, waiting, accept, n)
 
-    def step(self, prev: ESet, b: int, lookup) -> ESet:
+    def step(self, prev: ESet, b: int, lookup, deadline=None) -> ESet:
         """The set after reading byte ``b`` from ``prev`` (``lookup(pos)`` returns earlier sets)."""
         tf = self._trans_flat
         acc = self._acc_list
@@ -645,15 +490,21 @@ class Engine:
         if comps is None:
             E = ESet(prev.pos + 1, newscan)
         else:
-            E = self.close(prev.pos + 1, newscan, comps, lookup, after_word=self._word_list[b])
+            E = self.close(prev.pos + 1, newscan, comps, lookup, after_word=self._word_list[b],
+                           deadline=deadline)
         E._b = b
         s = prev._sig
         if s is not None:  # same future before, same byte: same future after
             E._sig = self._sig_trans.get((s << 8) | b)
         return E
 
-    def feed(self, chart: list, data: bytes, deadline: float | None = None) -> list | None:
-        """Sets after reading ``data`` on top of ``chart`` (not modified), or None when dead."""
+    def feed(self, chart: list, data: bytes, deadline: float | None = None,
+             items_left: int | None = None, budget: tuple = ("mask_time_budget_s", None)) -> list | None:
+        """Sets after reading ``data`` on top of ``chart`` (not modified), or None when dead.
+
+        ``deadline`` (``time.perf_counter()`` value) and ``items_left`` (Earley items the new sets
+        may hold together) raise `LimitExceeded` when passed; ``budget`` names the time limit
+        (name, value) for the message. Cost: O(items of the new sets × their waiters)."""
         out = []
         n0 = len(chart)
         cur = chart[-1]
@@ -662,13 +513,19 @@ class Engine:
             return chart[p] if p < n0 else out[p - n0]
 
         for b in data:
-            cur = self.step(cur, b, lookup)
+            cur = self.step(cur, b, lookup, deadline)
             if not cur.scan and not cur.accept:
                 return None
             out.append(cur)
+            if items_left is not None:
+                items_left -= cur.n_items
+                if items_left < 0:
+                    raise LimitExceeded("max_items_total", self.limits.max_items_total,
+                                        f"Earley items in one chart, at byte {cur.pos}")
             if deadline is not None and time.perf_counter() > deadline:
-                raise LimitExceeded("mask_time_budget_s", self.limits.mask_time_budget_s,
-                                    "feeding a token's bytes")
+                name, value = budget
+                raise LimitExceeded(name, self.limits.mask_time_budget_s if value is None else value,
+                                    f"parsing, at byte {cur.pos}")
         return out
 
     # ------------------------------------------------------------------ masks
@@ -956,7 +813,7 @@ class Engine:
 
         for grp in root.groups:
             comps = [(term_of[L[j]], o) for j in grp.srcs for o in origins[j]]
-            S = self.close(n0, [], comps, lookup, after_word=grp.after_word)
+            S = self.close(n0, [], comps, lookup, after_word=grp.after_word, deadline=deadline)
             if not S.scan:
                 continue
             # what the group adds is a function of (its nodes, S's future): cached across masks
@@ -1031,7 +888,8 @@ class Engine:
                         reads.add(o)
                         return lookup(o)
 
-                    S2 = self.close(pos + 1, [], [(t, pos) for t in terms], lk, after_word=aw)
+                    S2 = self.close(pos + 1, [], [(t, pos) for t in terms], lk, after_word=aw,
+                                    deadline=deadline)
                     if reads <= {pos}:  # S2 is a function of S's content, terms and aw only
                         ctid = tm.intern(S2, n0)
                         if tid is not None and ctid is not None:

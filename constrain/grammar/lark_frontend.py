@@ -138,6 +138,11 @@ def validate_terminal(term: Terminal, where: str, *, source: str | None = None,
         The pattern's DFA exceeds the regex limits.
     """
     loc = f" at line {line}, column {column}" if line is not None else ""
+    if term.literal and term.pattern == re.escape(term.literal):
+        from .normalize import literal_dfa
+
+        if literal_dfa(term.literal, term.flags, None) is not None:
+            return  # a non-empty literal: valid, its DFA glued per character in linear time
     try:
         rx = terminal_regex(term.pattern, term.flags)
     except UnsupportedFeature as e:
@@ -565,15 +570,9 @@ def _word_chars(tdefs: dict) -> str:
 
 def productive_nonterminals(cfg: CFG) -> set[str]:
     """The nonterminals of `cfg` that derive at least one finite terminal string."""
-    prod: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for r in cfg.rules:
-            if r.lhs not in prod and all(s in cfg.terminals or s in prod for s in r.rhs):
-                prod.add(r.lhs)
-                changed = True
-    return prod
+    from .normalize import productive_symbols
+
+    return productive_symbols([(r.lhs, r.rhs) for r in cfg.rules], cfg.terminals.__contains__)
 
 
 def _check_productive(cfg: CFG, text: str | None, locate) -> None:

@@ -348,15 +348,9 @@ class AllSplitsRecognizer:
             self.by_lhs.setdefault(r.lhs, []).append(k)
         self.rx = {n: re.compile(t.pattern, t.flags) for n, t in cfg.terminals.items()}
         self.word = re.compile(cfg.word_chars) if cfg.word_chars else None
-        nullable: set[str] = set()
-        changed = True
-        while changed:
-            changed = False
-            for r in self.rules:
-                if r.lhs not in nullable and all(s in nullable for s in r.rhs):
-                    nullable.add(r.lhs)
-                    changed = True
-        self.nullable = nullable
+        from .normalize import nullable_symbols
+
+        self.nullable = nullable_symbols([(r.lhs, r.rhs) for r in self.rules])
 
     def _ends(self, term: str, text: str, i: int) -> list[int]:
         if 0 < i < len(text) and self.word and self.word.fullmatch(text, i - 1, i) \

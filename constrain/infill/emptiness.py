@@ -47,7 +47,7 @@ import numpy as np
 from numba import njit
 
 from ..errors import InvalidSyntax, LimitExceeded
-from ..grammar.engine import word_bytes
+from ..grammar.normalize import word_bytes
 from ..grammar.ir import CFG
 from .partial import ANY, Partial, PartialNFA
 

@@ -12,9 +12,11 @@ ready builds it on the spot. A mask is then one row copy (~1,500 words at 49k to
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import functools
 import re
 import threading
+import time
 import weakref
 
 import numpy as np
@@ -49,23 +51,28 @@ def regex_dfa(pattern: str, flags: int = 0, limits: RegexLimits | None = None) -
     """The minimal byte DFA of ``pattern``, built once per ``(pattern, flags, limits)`` in a
     process: grammar terminals are shared by the front ends (validation), the grammar engine and
     infilling, so each is built once. Raises as `Regex`; an empty language is `InvalidSyntax`."""
-    dfa = build_dfa(parse(pattern, int(flags)), limits or RegexLimits())
+    limits = limits or RegexLimits()
+    t0 = time.perf_counter()
+    tree = parse(pattern, int(flags), limits.max_seconds)
+    spent = time.perf_counter() - t0  # max_seconds covers parsing and construction together
+    dfa = build_dfa(tree, dataclasses.replace(limits, max_seconds=max(limits.max_seconds - spent, 0.0)))
     if dfa.n_states == 0:
         raise InvalidSyntax("regex matches no string at all", source=pattern)
     return dfa
 
 
-def _parse_generation_flags(pattern: str, flags: int) -> tuple[int, object]:
+def _parse_generation_flags(pattern: str, flags: int,
+                            max_seconds: float | None = None) -> tuple[int, object]:
     """``(effective flags, parse tree)``: ``re.ASCII`` is added unless the flags or an inline
     ``(?u)`` ask for Unicode classes (``re`` refuses ASCII and UNICODE together)."""
     if flags & (re.ASCII | re.UNICODE):
-        return flags, parse(pattern, flags)
+        return flags, parse(pattern, flags, max_seconds)
     try:
-        return int(flags | re.ASCII), parse(pattern, int(flags | re.ASCII))
+        return int(flags | re.ASCII), parse(pattern, int(flags | re.ASCII), max_seconds)
     except (InvalidSyntax, ValueError) as e:
         if "incompatible" not in str(e):
             raise
-        return flags, parse(pattern, flags)
+        return flags, parse(pattern, flags, max_seconds)
 
 
 class Regex(Completable, Constraint):
@@ -103,8 +110,11 @@ class Regex(Completable, Constraint):
         self.pattern = pattern
         self.limits = limits or RegexLimits()
         self.eager = eager
-        self.flags, tree = _parse_generation_flags(pattern, int(flags))
-        self.dfa: ByteDFA = build_dfa(tree, self.limits)
+        t0 = time.perf_counter()
+        self.flags, tree = _parse_generation_flags(pattern, int(flags), self.limits.max_seconds)
+        spent = time.perf_counter() - t0  # max_seconds covers parsing and construction together
+        self.dfa: ByteDFA = build_dfa(tree, dataclasses.replace(
+            self.limits, max_seconds=max(self.limits.max_seconds - spent, 0.0)))
         if self.dfa.n_states == 0:
             raise InvalidSyntax("regex matches no string at all", source=pattern)
 
@@ -197,6 +207,22 @@ class CompiledRegex(Completable, CompiledConstraint):
         if self._background is not None:
             self._background.join(timeout)
         return self.rows_built == self.n_states
+
+    def __getstate__(self) -> dict:
+        """Pickle the DFA and the rows built so far (a background build is not waited for: rows
+        it has not reached are built on demand after loading); not views, lock or thread."""
+        state = self.__dict__.copy()
+        for name in ("_row_views", "_dst", "_lock", "_background"):
+            del state[name]
+        state["_rows"] = list(self._rows)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._dst = None
+        self._background = None
+        self._row_views = [None if r is None else memoryview(r).cast("B") for r in self._rows]
 
     def _set_eos(self, row: np.ndarray) -> None:
         for e in self._eos_ids.tolist():
@@ -331,6 +357,21 @@ class RegexMatcher(StateStackMatcher):
                 f"token {token_id} ({self._c.vocab.token_bytes[token_id] if 0 <= token_id < self._c.vocab.size else None!r}) "
                 f"is not allowed by {self._c.regex!r} after {self.num_tokens} tokens")
         self._states.append(nxt)
+
+    def forced_bytes(self, max_bytes: int = 256) -> bytes:
+        """DFA walk while the state is not accepting and has exactly one live byte."""
+        c = self._c
+        s = self._states[-1]
+        out = bytearray()
+        if s == c._done_state:
+            return b""
+        while len(out) < max_bytes and not c.accepting[s]:
+            live = np.flatnonzero(c.transitions[s] >= 0)
+            if len(live) != 1:
+                break
+            out.append(int(live[0]))
+            s = int(c.transitions[s, live[0]])
+        return bytes(out)
 
     def is_accepting(self) -> bool:
         s = self._states[-1]

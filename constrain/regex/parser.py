@@ -16,9 +16,10 @@ at the ends) raise `UnsupportedFeature` with the feature's position. Malformed p
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
-from ..errors import InvalidSyntax, UnsupportedFeature
+from ..errors import InvalidSyntax, LimitExceeded, UnsupportedFeature
 from . import charset as cs
 
 try:
@@ -98,10 +99,15 @@ def _unsupported(pattern: str, feature: str, detail: str = "") -> UnsupportedFea
 
 
 # --- conversion ---------------------------------------------------------------------------------
-def parse(pattern: str, flags: int = 0) -> object:
-    """Parse ``pattern`` into the tree above. See the module docstring for errors."""
+def parse(pattern: str, flags: int = 0, max_seconds: float | None = None) -> object:
+    """Parse ``pattern`` into the tree above. See the module docstring for errors.
+
+    Cost: linear in the pattern's length (``re``'s parser, then one pass over its items).
+    ``max_seconds``: wall-clock budget; `LimitExceeded` once spent (checked after ``re``'s
+    parser, which is linear, and every 1024 items of the conversion)."""
     if not isinstance(pattern, str):
         raise TypeError(f"regex pattern must be str, not {type(pattern).__name__}")
+    deadline = None if max_seconds is None else time.perf_counter() + max_seconds
     try:
         parsed = sre_parse.parse(pattern, flags)
     except re.error as e:
@@ -112,21 +118,41 @@ def parse(pattern: str, flags: int = 0) -> object:
         pass  # only affects anchors, which are accepted solely at the ends
     if parsed.state.flags & re.LOCALE:
         raise _unsupported(pattern, "locale flag", "(?L) depends on the runtime locale")
-    conv = _Converter(pattern)
+    conv = _Converter(pattern, deadline, max_seconds)
+    conv.tick(0)
     return conv.seq(list(parsed), parsed.state.flags, top=True)
 
 
 class _Converter:
-    def __init__(self, pattern: str):
+    def __init__(self, pattern: str, deadline: float | None = None, budget: float | None = None):
         self.pattern = pattern
+        self.deadline = deadline
+        self.budget = budget
+        self.count = 0
+
+    def tick(self, n: int) -> None:
+        """Count ``n`` converted items; raise `LimitExceeded` once the time budget is spent."""
+        self.count += n
+        if self.deadline is not None and (n == 0 or self.count >= 1024):
+            self.count = 0
+            if time.perf_counter() > self.deadline:
+                raise LimitExceeded("max_seconds", self.budget, "parsing the regex")
 
     def seq(self, items: list, flags: int, top: bool = False, at_start: bool = True,
             at_end: bool = True) -> object:
         parts = []
+        n = len(items)
+        # last[i]: every item after i is a zero-width end anchor (one backward pass: linear)
+        last = [False] * n
+        ok = at_end
+        for i in range(n - 1, -1, -1):
+            last[i] = ok
+            ok = ok and _is_zero_width_end(items[i])
+        first = at_start  # every item before i is a zero-width start anchor
         for i, (op, av) in enumerate(items):
-            first = at_start and all(_is_zero_width_start(it) for it in items[:i])
-            last = at_end and all(_is_zero_width_end(it) for it in items[i + 1:])
-            parts.append(self.item(op, av, flags, first, last))
+            parts.append(self.item(op, av, flags, first, last[i]))
+            first = first and _is_zero_width_start(items[i])
+        self.tick(n)
         if len(parts) == 1:
             return parts[0]
         return Concat(tuple(p for p in parts if p != EPSILON))

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import TokenRejected
+from ..outcome import COMPLETE, FAILED, TRUNCATED, DeadEnd, Outcome, check_on_error, warn_failure
 from .awrs import AWRSConfig
 from .smc import SamplingStats, run_particles
 
-__all__ = ["sample", "generate", "SampleResult", "Unconstrained"]
+__all__ = ["sample", "generate", "SampleResult", "Unconstrained", "Generation"]
 
 
 @dataclass
@@ -42,6 +43,10 @@ class SampleResult:
         model gives to the constraint's language within ``max_tokens`` tokens. None otherwise.
     stats : SamplingStats
     method : str
+    outcomes : list[Outcome]
+        Per particle: ``complete`` (ended with EOS), ``truncated`` (budget spent before the
+        output was complete), or ``failed`` (the matcher raised, with ``on_error="eos"``, or a
+        dead end: nothing allowed), with the error.
     """
 
     sequences: list
@@ -52,6 +57,7 @@ class SampleResult:
     log_ml: float | None
     stats: SamplingStats
     method: str = ""
+    outcomes: list = None
 
     @property
     def best(self) -> bytes | None:
@@ -126,6 +132,96 @@ class _FreeMatcher:
         return self._n
 
 
+class _Guarded:
+    """A compiled constraint whose matchers turn an exception (a limit, the mask time budget)
+    into a dead particle: it then allows nothing (so the sampler ends it with weight ``-inf``)
+    and keeps the error for its `Outcome`; ``TokenRejected`` from ``advance`` still propagates."""
+
+    def __init__(self, compiled):
+        self.inner = compiled
+        self.vocab = compiled.vocab
+
+    def matcher(self):
+        return _GuardedMatcher(self.inner.matcher(), None)
+
+
+class _GuardedMatcher:
+    __slots__ = ("m", "error", "vocab")
+
+    def __init__(self, m, error):
+        self.m, self.error = m, error
+        self.vocab = m.vocab
+
+    @property
+    def byte_prefix_closed(self) -> bool:
+        return bool(getattr(self.m, "byte_prefix_closed", False))
+
+    @property
+    def num_tokens(self) -> int:
+        return self.m.num_tokens
+
+    def _failed(self, e: BaseException) -> None:
+        self.error = e
+        warn_failure(f"constrain.sample: a particle after {self.m.num_tokens} tokens", e, stacklevel=5)
+
+    def allows(self, token_id: int) -> bool:
+        if self.error is not None:
+            return False
+        try:
+            return self.m.allows(token_id)
+        except Exception as e:
+            self._failed(e)
+            return False
+
+    def fill_mask(self, bitmask, row: int = 0) -> None:
+        if self.error is None:
+            try:
+                self.m.fill_mask(bitmask, row)
+                return
+            except Exception as e:
+                self._failed(e)
+        np.asarray(bitmask)[row] = 0
+
+    def advance(self, token_id: int) -> None:
+        if self.error is not None:
+            return  # a failed particle allows nothing; the sampler only ends it
+        try:
+            self.m.advance(token_id)
+        except TokenRejected:
+            raise
+        except Exception as e:  # the particle is failed from now on (it allows nothing)
+            self._failed(e)
+
+    def advance_many(self, token_ids) -> None:
+        for t in token_ids:
+            self.advance(int(t))
+
+    def rollback(self, n: int = 1) -> None:
+        self.m.rollback(n)
+
+    def fork(self) -> "_GuardedMatcher":
+        return _GuardedMatcher(self.m.fork(), self.error)
+
+    def is_accepting(self) -> bool:
+        return self.error is None and self.m.is_accepting()
+
+    def is_terminated(self) -> bool:
+        return self.error is None and self.m.is_terminated()
+
+
+def _outcome(p, max_tokens: int) -> Outcome:
+    n = len(p.tokens)
+    err = getattr(p.matcher, "error", None)
+    if p.eos:
+        return Outcome(COMPLETE, True, None, n)
+    if err is not None:
+        return Outcome(FAILED, False, err, n)
+    if n >= max_tokens - 1:
+        return Outcome(TRUNCATED, bool(p.matcher.is_accepting()), None, n)
+    return Outcome(FAILED, False, DeadEnd(f"the constraint allows no token after {n} tokens "
+                                          "(or none the model gives mass to)"), n)
+
+
 def _compile(constraint, vocab):
     if constraint is None:
         return Unconstrained(vocab)
@@ -143,7 +239,7 @@ def _compile(constraint, vocab):
 def sample(lm, constraint, *, method: str = "lcd", n_particles: int = 1,
            ess_threshold: float = 0.5, max_tokens: int = 256, seed=None,
            estimator: str = "auto", max_accepts: int = 2, max_rejects: float = math.inf,
-           resampling: str = "stratified") -> SampleResult:
+           resampling: str = "stratified", on_error: str = "raise") -> SampleResult:
     """Sample outputs of ``lm`` that satisfy ``constraint``.
 
     Parameters
@@ -167,6 +263,10 @@ def sample(lm, constraint, *, method: str = "lcd", n_particles: int = 1,
     estimator, max_accepts, max_rejects
         AWRS weight estimator for SMC (see `constrain.sampling.awrs`); default: the selection rule.
     resampling : {"stratified", "systematic", "multinomial"}
+    on_error : {"raise", "eos"}
+        What a matcher exception (a limit, the mask time budget) does: propagate (default), or
+        end that particle (weight ``-inf``, one ``RuntimeWarning`` per failed particle) and
+        report it in ``outcomes``.
 
     Returns
     -------
@@ -187,6 +287,8 @@ def sample(lm, constraint, *, method: str = "lcd", n_particles: int = 1,
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     compiled = _compile(constraint, lm.vocab)
+    if check_on_error(on_error) == "eos":
+        compiled = _Guarded(compiled)
     cfg = AWRSConfig(estimator, True, max_accepts, max_rejects)
     particles, stats = run_particles(lm, compiled, method=method, n_particles=int(n_particles),
                                      max_tokens=int(max_tokens), rng=rng,
@@ -210,13 +312,36 @@ def sample(lm, constraint, *, method: str = "lcd", n_particles: int = 1,
     if method == "smc":
         log_ml = m + math.log(float(np.mean(np.exp(lw - m)))) if m > -math.inf else -math.inf
     return SampleResult([list(p.tokens) for p in particles], lw, [p.eos for p in particles],
-                        texts, posterior, log_ml, stats, method)
+                        texts, posterior, log_ml, stats, method,
+                        [_outcome(p, int(max_tokens)) for p in particles])
+
+
+@dataclass
+class Generation:
+    """What `generate` returns with ``return_outcome=True``: the best text (None when no
+    particle completed), the `Outcome` of the particle it came from (or, when none completed,
+    the most telling one: a failure's error, else a truncation), and every distinct completed
+    output with its weight."""
+
+    text: str | None
+    outcome: Outcome
+    candidates: list
+    result: SampleResult
+
+
+def _best_outcome(res: SampleResult) -> Outcome:
+    outs = res.outcomes or []
+    for status in (COMPLETE, FAILED, TRUNCATED):
+        for o in outs:
+            if o.status == status:
+                return o
+    return Outcome(FAILED, False, DeadEnd("no particle"), 0)
 
 
 def generate(model, tokenizer, prompt, constraint, *, method: str = "smc", n_particles: int = 5,
              max_new_tokens: int = 64, temperature: float = 1.0, seed=None,
              return_all: bool = False, chat: bool | None = None, system: str | None = None,
-             ess_threshold: float = 0.5):
+             ess_threshold: float = 0.5, on_error: str = "eos", return_outcome: bool = False):
     """Constrained generation with a transformers model in one call.
 
     Parameters
@@ -236,19 +361,28 @@ def generate(model, tokenizer, prompt, constraint, *, method: str = "smc", n_par
         instead of the single best text.
     chat, system
         See `HFModel`.
+    on_error : {"eos", "raise"}
+        A matcher exception ends that particle and is reported (default), or propagates.
+    return_outcome : bool
+        Return a `Generation` (text, `Outcome`, candidates) instead: whether the output was
+        completed, cut by ``max_new_tokens``, or failed, and why.
 
     Returns
     -------
-    str | None | list[tuple[str, float]]
+    str | None | list[tuple[str, float]] | Generation
         The highest-weight output decoded as UTF-8 (invalid bytes replaced), None when no
-        particle finished; or the list with ``return_all``.
+        particle finished; or the list with ``return_all``; or a `Generation`.
     """
     from .lm import HFModel
 
     lm = HFModel(model, tokenizer, prompt, temperature=temperature, chat=chat, system=system)
     res = sample(lm, constraint, method=method, n_particles=n_particles,
-                 max_tokens=max_new_tokens, seed=seed, ess_threshold=ess_threshold)
+                 max_tokens=max_new_tokens, seed=seed, ess_threshold=ess_threshold,
+                 on_error=on_error)
     items = sorted(res.posterior.items(), key=lambda kv: -kv[1])
+    if return_outcome:
+        cands = [(b.decode("utf-8", errors="replace"), w) for b, w in items]
+        return Generation(cands[0][0] if cands else None, _best_outcome(res), cands, res)
     if return_all:
         return [(b.decode("utf-8", errors="replace"), w) for b, w in items]
     return items[0][0].decode("utf-8", errors="replace") if items else None

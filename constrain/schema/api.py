@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from ..errors import InvalidSyntax
+from .errors import InvalidSchema
 from ..matcher import CompiledConstraint, Completable, Constraint
 from ..vocab import Vocabulary
 
@@ -28,8 +29,9 @@ def schema_of(obj) -> tuple[dict | bool, Any]:
         if not isinstance(s, (dict, bool)):
             raise InvalidSyntax("a JSON Schema must be an object or a boolean")
         return s, None
-    if isinstance(obj, (int, float, list, type(None))):
-        raise InvalidSyntax(f"a JSON Schema must be an object or a boolean, not {type(obj).__name__}")
+    if not isinstance(obj, type) and isinstance(obj, (int, float, list, tuple, set, frozenset, bytearray,
+                                                      type(None))):
+        raise InvalidSchema(f"a JSON Schema must be an object or a boolean, not {type(obj).__name__}")
     try:
         import pydantic
     except ImportError:  # pragma: no cover
@@ -89,8 +91,8 @@ class JsonSchema(Completable, Constraint):
         ``:`` and ``,``. Any other string is a *bounded* regex over JSON whitespace used at each of
         those places (an unbounded one raises `InvalidSyntax`).
     strict : bool
-        True (default): a keyword that cannot be enforced exactly raises `UnsupportedFeature`
-        (``.keyword`` and ``.pointer`` name it). False: it is ignored with a `UserWarning` and
+        True (default): a keyword that cannot be enforced exactly raises `UnsupportedKeyword`
+        (an `UnsupportedFeature`; ``.keyword`` and ``.pointer`` name it). False: it is ignored with a `UserWarning` and
         ``oneOf`` is treated as ``anyOf``.
     any_order : bool
         False (default): object keys come in ``properties`` order, then additional keys. True:
@@ -98,8 +100,9 @@ class JsonSchema(Completable, Constraint):
 
     Raises
     ------
-    InvalidSyntax, UnsupportedFeature, LimitExceeded
-        At construction (the grammar is built here).
+    InvalidSchema, UnsupportedKeyword, SchemaLimitExceeded
+        At construction (the grammar is built here); subclasses of `InvalidSyntax`,
+        `UnsupportedFeature` and `LimitExceeded` with ``keyword`` and ``pointer`` attributes.
     """
 
     def __init__(self, schema, *, whitespace: str = "compact", strict: bool = True,
@@ -153,4 +156,3 @@ class JsonSchema(Completable, Constraint):
                 return self.model.model_validate_json(text)
             return self.model.validate_json(text)
         return json.loads(text)
-

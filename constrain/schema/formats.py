@@ -11,7 +11,7 @@ characters) with `constrain.schema.compiler`.
 
 from __future__ import annotations
 
-__all__ = ["FORMATS"]
+__all__ = ["FORMATS", "format_pattern"]
 
 _D2 = r"[0-9]{2}"
 _DATE = r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
@@ -39,9 +39,19 @@ _IPV6 = ("(?:"
          rf"|:(?::{_H16}){{1,7}}"
          r"|::"
          ")")
-# labels of at most 62 characters, at most 4 labels: never longer than 253 characters in total
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,60}[A-Za-z0-9])?"
+# labels of at most 62 characters, at most 4 labels: never longer than 253 characters in total.
+# No label has "--" in its 3rd and 4th characters: RFC 5891 reserves those for IDNA A-labels
+# ("xn--" + Punycode), whose validity (Punycode decoding, then IDNA2008 rules on the U-label) is
+# not a regular language we check, so A-labels are never generated (``xn--X`` and
+# ``XN--aa---o47jg78q`` are invalid hostnames a plain label regex would accept).
+_AN = "[A-Za-z0-9]"
+_AH = "[A-Za-z0-9-]"
+_LABEL = rf"{_AN}(?:{_AN}|{_AH}{_AN}|{_AH}{_AH}{_AN}|{_AH}(?:{_AN}{_AH}|-{_AN}){_AH}{{0,57}}{_AN})?"
 _HOSTNAME = rf"{_LABEL}(?:\.{_LABEL}){{0,3}}"
+# drafts 4 to 7 define hostname by RFC 1123 alone (their test suites count "xn--" labels and
+# "--" in positions 3-4 as valid): any letter-digit-hyphen label
+_LABEL_RFC1123 = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,60}[A-Za-z0-9])?"
+_HOSTNAME_RFC1123 = rf"{_LABEL_RFC1123}(?:\.{_LABEL_RFC1123}){{0,3}}"
 _EMAIL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@" + _HOSTNAME
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # RFC 3986 URI (absolute: scheme required), ASCII only, percent-encodings well formed.
@@ -77,3 +87,10 @@ FORMATS: dict[str, str] = {
     "uuid": _UUID,
     "json-pointer": _JSON_POINTER,
 }
+
+
+def format_pattern(name: str, draft: int) -> str | None:
+    """The pattern of format ``name`` under ``draft`` (4, 6, 7, 2019, 2020), or None if unknown."""
+    if name == "hostname" and draft <= 7:
+        return _HOSTNAME_RFC1123
+    return FORMATS.get(name)

@@ -1,0 +1,367 @@
+"""Combinators: ``allOf`` (merged into one schema), ``anyOf``/``oneOf`` (alternatives; ``oneOf``
+only when the branches are provably disjoint or made so), ``not``."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from fractions import Fraction
+
+from .common import _KNOWN, _META, _ONEOF_REQUIRED_MAX, _json_eq, _json_type, _norm_items, _ptr_join
+
+
+_UNSAT = object()  # merge_keyword: the two values exclude each other
+_KEEP = object()   # merge_keyword: keep the first member's value
+_LOWER_BOUNDS = ("minimum", "minLength", "minItems", "minProperties", "minContains")
+_UPPER_BOUNDS = ("maximum", "maxLength", "maxItems", "maxProperties", "maxContains")
+_SUBSCHEMA_KEYWORDS = ("additionalProperties", "items", "additionalItems", "propertyNames", "contains", "not")
+_ITEM_KEYWORDS = ("items", "prefixItems", "additionalItems")
+
+
+def _type_meet(u, v) -> set:
+    """The instance types both ``type`` values allow (integer is a number)."""
+    ua = {u} if isinstance(u, str) else set(u)
+    va = {v} if isinstance(v, str) else set(v)
+    out = set()
+    for t in ua:
+        for w in va:
+            if t == w:
+                out.add(t)
+            elif {t, w} == {"number", "integer"}:
+                out.add("integer")
+    return out
+
+
+def _merge_items(a: dict, b: dict) -> tuple[dict, dict]:
+    """When both schemas constrain array items: ``a`` with per-position ``prefixItems`` and
+    ``items`` meeting both, ``b`` without item keywords (any draft's spelling)."""
+    if not (any(k in a for k in _ITEM_KEYWORDS) and any(k in b for k in _ITEM_KEYWORDS)):
+        return a, b
+    pa, ra = _norm_items(a)
+    pb, rb = _norm_items(b)
+    n = max(len(pa), len(pb))
+    pre = [{"allOf": [pa[i] if i < len(pa) else ra, pb[i] if i < len(pb) else rb]} for i in range(n)]
+    a = {k: v for k, v in a.items() if k not in _ITEM_KEYWORDS}
+    b = {k: v for k, v in b.items() if k not in _ITEM_KEYWORDS}
+    a["prefixItems"] = pre
+    if not (ra is True and rb is True):
+        a["items"] = {"allOf": [ra, rb]}
+    return a, b
+
+
+class CombinatorsMixin:
+    # -- anyOf / oneOf / if ----------------------------------------------------------------------
+    def alternatives(self, s: dict, k: str, ptr: str, base: str) -> str | None:
+        """``anyOf``/``oneOf`` (key ``k``) of ``s``: one grammar alternative per branch, each
+        merged with the sibling keywords. ``oneOf`` only when its branches are provably
+        disjoint, or rewritten into disjoint ones (`oneof_required`)."""
+        branches = s.pop(k)
+        if not isinstance(branches, list) or not branches:
+            raise self.invalid(f"{k} must be a non-empty array", ptr)
+        rest = {kk: v for kk, v in s.items() if kk in _KNOWN}
+        if k == "oneOf" and len(branches) > 1:
+            exact = self.oneof_required(branches, base, ptr)
+            if exact is not None:
+                if not exact:
+                    return None
+                branches = exact
+            elif not self.disjoint(branches, base, ptr):
+                self.unsupported("oneOf", ptr, "branches are not provably disjoint "
+                                 "(use anyOf, or strict=False to treat oneOf as anyOf)")
+        syms = []
+        for i, b in enumerate(branches):
+            bp = _ptr_join(ptr, k, i)
+            if rest:
+                merged = self.merge_allof({"allOf": [rest, b]}, bp, base)
+                syms.append(self.gen(merged, bp, base) if merged is not False else None)
+            else:
+                syms.append(self.gen(b, bp, base))
+        return self.alt(syms, "any")
+
+    def apply_if(self, s: dict, ptr: str):
+        """Pops ``if``/``then``/``else``; the branch schema that applies when ``if`` is trivially
+        true or false (None: nothing to add). A non-trivial ``if`` goes through `unsupported`."""
+        cond, then, els = s.pop("if"), s.pop("then", True), s.pop("else", True)
+        branch = then if (cond is True or cond == {}) else (els if cond is False else None)
+        if branch is None:
+            self.unsupported("if", ptr, "if/then/else with a non-trivial 'if'")
+            return None
+        return None if branch is True or branch == {} else branch
+
+    # -- not ----------------------------------------------------------------------------------------
+    def apply_not(self, s, ptr, base):
+        n = s.pop("not")
+        if n is False or (isinstance(n, dict) and not any(k in _KNOWN for k in n)
+                          and n is not True and n != {} and False):
+            return s
+        if n is True or n == {}:
+            return None
+        if isinstance(n, dict):
+            keys = {k for k in n if k in _KNOWN}
+            if not keys:  # only annotations / unknown keywords: the empty schema
+                return None
+            if keys == {"type"}:
+                t = n["type"]
+                ts = {t} if isinstance(t, str) else set(t)
+                allowed = set(self.types_of(s, ptr))
+                if "number" in ts:
+                    ts |= {"integer"}
+                if "integer" in ts and "number" in allowed and "number" not in ts:
+                    self.unsupported("not", ptr, "non-integer numbers only")
+                    return s
+                left = [t for t in allowed if t not in ts]
+                if not left:
+                    return None
+                s["type"] = left
+                return s
+            if keys <= {"enum", "const"}:
+                vals = list(n.get("enum", [])) + ([n["const"]] if "const" in n else [])
+                # excluding values is exact for types whose values are all listed; otherwise refuse
+                allowed = set(self.types_of(s, ptr))
+                rem = []
+                for t in allowed:
+                    if t == "null" and any(v is None for v in vals):
+                        continue
+                    if t == "boolean" and any(v is True for v in vals) and any(v is False for v in vals):
+                        continue
+                    if t == "boolean":
+                        keep = [b for b in (True, False) if not any(v is b for v in vals)]
+                        if keep and len(keep) < 2:
+                            s.setdefault("_extra_enum", []).extend(keep)
+                            continue
+                    if t in ("null", "boolean") or not any(_json_type(v) in (t,) or
+                                                           (t == "number" and _json_type(v) == "integer")
+                                                           for v in vals):
+                        rem.append(t)
+                        continue
+                    self.unsupported("not", ptr, f"excluding {t} values")
+                    rem.append(t)
+                s["type"] = rem
+                if not rem and not s.get("_extra_enum"):
+                    return None
+                return s
+            if keys == {"required"} and n["required"]:
+                # not required: some of the listed keys absent; exact when one key
+                req = n["required"]
+                if len(req) == 1:
+                    s.setdefault("_forbidden", []).append(req[0])
+                    return s
+        self.unsupported("not", ptr, "only 'not' of a type, an enum/const over null/boolean, "
+                                     "or one required key is compiled")
+        return s
+
+    # -- oneOf disjointness ---------------------------------------------------------------------------
+    def oneof_required(self, branches, base, ptr) -> list | None:
+        """``oneOf`` whose branches only require keys, as exact disjoint object branches: branch
+        i holds and every other branch j fails, i.e. some key of ``R_j - R_i`` is absent (one
+        branch per choice of the absent keys, at most `_ONEOF_REQUIRED_MAX`). None when the
+        branches are not all of that form (or would need too many branches)."""
+        reqs = []
+        for b in branches:
+            b = self.deref(b, base)
+            if not isinstance(b, dict) or {k for k in b if k in _KNOWN} != {"required"} \
+                    or not isinstance(b["required"], list) \
+                    or not all(isinstance(x, str) for x in b["required"]):
+                return None
+            reqs.append(set(b["required"]))
+        out = []
+        for i, ri in enumerate(reqs):
+            choices = [sorted(rj - ri) for j, rj in enumerate(reqs) if j != i]
+            if any(not c for c in choices):
+                continue  # another branch holds whenever this one does
+            combos = 1
+            for c in choices:
+                combos *= len(c)
+            if len(out) + combos > _ONEOF_REQUIRED_MAX:
+                return None
+            for absent in itertools.product(*choices):
+                out.append({"type": "object", "required": sorted(ri), "_forbidden": sorted(set(absent))})
+        return out
+
+    def disjoint(self, branches, base, ptr) -> bool:
+        infos = []
+        for b in branches:
+            b = self.deref(b, base)
+            if b is False:
+                infos.append(("none",))
+                continue
+            if not isinstance(b, dict):
+                return False
+            types = set(self.types_of(b, ptr)) if ("type" in b or "const" in b or "enum" in b) else None
+            if types is not None and "number" in types:
+                types.add("integer")
+            vals = None
+            if "const" in b:
+                vals = [b["const"]]
+            elif "enum" in b:
+                vals = list(b["enum"])
+            props = b.get("properties", {}) if isinstance(b.get("properties"), dict) else {}
+            req = set(b.get("required", [])) if isinstance(b.get("required"), list) else set()
+            discr = {}
+            for k, v in props.items():
+                v = self.deref(v, base)
+                if isinstance(v, dict) and ("const" in v or "enum" in v) and k in req:
+                    discr[k] = [v["const"]] if "const" in v else list(v["enum"])
+            closed = b.get("additionalProperties") is False and not b.get("patternProperties")
+            infos.append((types, vals, discr, req, set(props), closed))
+        for i in range(len(infos)):
+            for j in range(i + 1, len(infos)):
+                a, c = infos[i], infos[j]
+                if a[0] == "none" or c[0] == "none":
+                    continue
+                if not self._disjoint2(a, c):
+                    return False
+        return True
+
+    @staticmethod
+    def _disjoint2(a, b) -> bool:
+        ta, va, da, ra, pa, ca = a
+        tb, vb, db, rb, pb, cb = b
+        if ta is not None and tb is not None and not (ta & tb):
+            return True
+        if va is not None and vb is not None and not any(_json_eq(x, y) for x in va for y in vb):
+            return True
+        if va is not None and tb is not None and not any(_json_type(x) in tb for x in va):
+            return True
+        if vb is not None and ta is not None and not any(_json_type(x) in ta for x in vb):
+            return True
+        objs_only = (ta is not None and ta <= {"object"}) or (tb is not None and tb <= {"object"})
+        if objs_only:
+            for k in set(da) & set(db):
+                if not any(_json_eq(x, y) for x in da[k] for y in db[k]):
+                    return True
+            if ca and (rb - pa):
+                return True
+            if cb and (ra - pb):
+                return True
+        return False
+
+    # -- allOf merge ---------------------------------------------------------------------------------
+    def merge_allof(self, s, ptr, base):
+        parts = s.pop("allOf")
+        if not isinstance(parts, list):
+            raise self.invalid("allOf must be an array", ptr)
+        out = dict(s)
+        for i, p in enumerate(parts):
+            p = self.deref_full(p, base, _ptr_join(ptr, "allOf", i))
+            if isinstance(p, dict) and ("unevaluatedProperties" in p or "unevaluatedItems" in p):
+                self.unsupported("unevaluatedProperties" if "unevaluatedProperties" in p
+                                 else "unevaluatedItems", _ptr_join(ptr, "allOf", i), "inside allOf")
+                p = {k: v for k, v in p.items() if k not in ("unevaluatedProperties", "unevaluatedItems")}
+            if p is False:
+                return False
+            if p is True:
+                continue
+            out = self.merge2(out, p, _ptr_join(ptr, "allOf", i), base)
+            if out is False:
+                return False
+        return out
+
+    def merge2(self, a: dict, b: dict, ptr: str, base: str):
+        """One schema equivalent to ``allOf: [a, b]`` (False: unsatisfiable); keywords that cannot
+        be intersected exactly go through `unsupported`."""
+        if not isinstance(b, dict):
+            raise self.invalid("allOf members must be schemas", ptr)
+        a, b = _merge_items(a, b)
+        a, b = self.close_objects(a, b, ptr), self.close_objects(b, a, ptr)
+        out = dict(a)
+        for k, v in b.items():
+            if k not in out:
+                out[k] = v
+                continue
+            u = out[k]
+            if (k in _META and k not in ("$defs", "definitions")) or _json_eq(u, v):
+                continue
+            m = self.merge_keyword(k, u, v, a, b, ptr, base)
+            if m is _UNSAT:
+                return False
+            if m is not _KEEP:
+                out[k] = m
+        return out
+
+    def merge_keyword(self, k: str, u, v, a: dict, b: dict, ptr: str, base: str):
+        """The value of keyword ``k`` in the intersection of two schemas holding ``u`` and ``v``
+        (different values); `_UNSAT` when no instance can satisfy both, `_KEEP` to keep ``u``."""
+        if k == "type":
+            r = _type_meet(u, v)
+            return sorted(r) if r else _UNSAT
+        if k in ("required", "_forbidden"):
+            return list(dict.fromkeys(list(u) + list(v)))
+        if k in ("properties", "patternProperties", "$defs", "definitions"):
+            m = dict(u)
+            for pk, pv in v.items():
+                m[pk] = {"allOf": [m[pk], pv]} if pk in m else pv
+            return m
+        if k in _LOWER_BOUNDS or (k == "exclusiveMinimum" and not isinstance(u, bool) and not isinstance(v, bool)):
+            return max(u, v)
+        if k in _UPPER_BOUNDS or (k == "exclusiveMaximum" and not isinstance(u, bool) and not isinstance(v, bool)):
+            return min(u, v)
+        if k == "uniqueItems":
+            return bool(u) or bool(v)
+        if k == "enum":
+            return [x for x in u if any(_json_eq(x, y) for y in v)]
+        if k == "const":
+            return _UNSAT
+        if k in _SUBSCHEMA_KEYWORDS and isinstance(u, (dict, bool)) and isinstance(v, (dict, bool)):
+            return self.merge_subschema(k, u, v, a, b, ptr)
+        if k == "prefixItems" or (k == "items" and isinstance(u, list) and isinstance(v, list)):
+            n = max(len(u), len(v))
+            return [{"allOf": [u[i] if i < len(u) else {}, v[i] if i < len(v) else {}]} for i in range(n)]
+        if k in ("anyOf", "oneOf"):  # allOf(anyOf A, anyOf B) = anyOf(a ∧ b)
+            if len(u) * len(v) > 64:
+                self.unsupported("allOf", ptr, f"two {k} of {len(u)}x{len(v)} branches")
+                return _KEEP
+            if k == "oneOf" and not (self.disjoint(u, base, ptr) and self.disjoint(v, base, ptr)):
+                self.unsupported("oneOf", ptr, "branches are not provably disjoint")
+            return [{"allOf": [x, y]} for x in u for y in v]
+        if k == "multipleOf":
+            fu, fv = Fraction(str(u)), Fraction(str(v))
+            if fu.denominator == 1 and fv.denominator == 1:
+                return math.lcm(int(fu), int(fv))
+            self.unsupported("allOf", ptr, "two non-integer multipleOf")
+        elif k in ("pattern", "format"):
+            self.unsupported("allOf", ptr, f"two different '{k}' values cannot be intersected")
+        elif k in _KNOWN:
+            self.unsupported("allOf", ptr, f"merging '{k}'")
+        return _KEEP  # unknown keywords: keep the first
+
+    def merge_subschema(self, k: str, u, v, a: dict, b: dict, ptr: str):
+        if k == "not":
+            return {"anyOf": [u, v]}
+        if k == "additionalProperties" and (set(a.get("properties", {})) != set(b.get("properties", {}))
+                                            or a.get("patternProperties") or b.get("patternProperties")):
+            self.unsupported("allOf", ptr, "merging additionalProperties of objects with different properties")
+            return _KEEP
+        if k == "contains":
+            self.unsupported("allOf", ptr, "two 'contains'")
+            return _KEEP
+        return {"allOf": [u, v]}
+
+    def close_objects(self, a: dict, b: dict, ptr: str) -> dict:
+        """``a`` with the keys that ``b`` declares (``properties``, or ``required`` keys of either)
+        but ``a`` does not given ``a``'s ``additionalProperties`` schema explicitly: in ``allOf`` each
+        member judges every key by its own ``properties``, so once merged a key declared only in
+        ``b`` must still satisfy ``a``'s ``additionalProperties``. A key matching one of ``a``'s
+        ``patternProperties`` keeps the pattern's schema (the merged object applies it)."""
+        addl = a.get("additionalProperties", True)
+        if addl is True or addl == {}:
+            return a
+        if not isinstance(addl, (dict, bool)):
+            raise self.invalid("additionalProperties must be a schema", ptr)
+        own = a.get("properties") if isinstance(a.get("properties"), dict) else {}
+        pats = a.get("patternProperties") if isinstance(a.get("patternProperties"), dict) else {}
+        other = b.get("properties") if isinstance(b.get("properties"), dict) else {}
+        req = [r for m in (a, b) if isinstance(m.get("required"), list) for r in m["required"]]
+        new = [k for k in list(other) + [r for r in req if isinstance(r, str)]
+               if k not in own and not any(re.search(p, k) for p in pats)]
+        if any(p not in pats for p in (b.get("patternProperties") or {})):
+            # a key matching only b's pattern must satisfy a's additionalProperties too
+            self.unsupported("allOf", ptr, "patternProperties of one member beside "
+                             "additionalProperties of another")
+        if not new:
+            return a
+        props = dict(own)
+        for k in dict.fromkeys(new):
+            props[k] = addl
+        return {**a, "properties": props}
