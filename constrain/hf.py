@@ -12,7 +12,6 @@ reordering between steps is handled; rows that share a generated prefix share on
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 import transformers
