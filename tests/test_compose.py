@@ -162,3 +162,49 @@ def test_tagged_parse_and_errors():
         Tagged([Tag("<c>", "x")], triggers=["<d>"])
     with pytest.raises(InvalidSyntax):
         Tagged([Tag("<c>", "x")], min_tags=2, max_tags=1)
+
+
+class _UniformLM:
+    def __init__(self, vocab):
+        self.vocab = vocab
+
+    def logprobs(self, contexts):
+        return np.full((len(contexts), self.vocab.size), -np.log(self.vocab.size), dtype=np.float32)
+
+
+@pytest.mark.parametrize("method", ["lcd", "awrs", "smc"])
+def test_samplers_take_reasoning_and_tagged_unchanged(method):
+    vocab = tiny_vocab()
+    r = cn.Reasoning(cn.Regex("[ab]{1,4}"), end="</t>", max_thinking_tokens=4)
+    res = cn.sample(_UniformLM(vocab), r, method=method, n_particles=4, max_tokens=20, seed=1)
+    done = [(seq, text) for seq, text, o in zip(res.sequences, res.texts, res.outcomes)
+            if o.status == "complete"]
+    assert done
+    for seq, text in done:
+        thinking, answer = r.split(text)
+        assert r.accepts(text) and regex.fullmatch("[ab]{1,4}", answer)
+        # at most the budget of free tokens, then the marker's pieces (at most 4 bytes)
+        assert len(seq) <= 4 + 4 + len(answer) + 1
+    t = Tagged([Tag("<c>", cn.Regex("[ab]{1,3}"), "</c>")], text=False, min_tags=1)
+    res = cn.sample(_UniformLM(vocab), t, method=method, n_particles=4, max_tokens=24, seed=2)
+    for text, o in zip(res.texts, res.outcomes):
+        if o.status == "complete":
+            assert t.accepts(text)
+
+
+def test_disk_cache_round_trip(tmp_path):
+    from constrain.cache import DiskCache
+
+    vocab = tiny_vocab()
+    d = DiskCache(tmp_path)
+    for c in (cn.Reasoning(cn.Regex("[ab]+"), end="</t>", max_thinking_tokens=2),
+              Tagged([Tag("<c>", cn.Regex("[ab]{1,3}"), "</c>")]), cn.Choice(["a", "ab"])):
+        fresh = c.compile(vocab, cache=False).matcher()
+        d.compile(c, vocab)
+        loaded = d.compile(c, vocab).matcher()  # from disk
+        for tok in (vocab.token_bytes.index(b"x"), vocab.token_bytes.index(b"a")):
+            assert np.array_equal(fresh.allowed_tokens(), loaded.allowed_tokens())
+            if not fresh.allows(tok):
+                break
+            fresh.advance(tok)
+            loaded.advance(tok)
