@@ -38,3 +38,13 @@ def test_wheel_contents_and_import_outside_the_checkout(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                          env=env, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_every_kernel_lives_in_native():
+    """numba and Triton kernels are defined in native/ only (one place, importable both ways)."""
+    import re
+
+    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "constrain").rglob("*.py")
+                 if not p.is_relative_to(ROOT / "constrain" / "native")
+                 and re.search(r"@(numba\.)?n?jit\b|@triton\.jit", p.read_text())]
+    assert not offenders, offenders
