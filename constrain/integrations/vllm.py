@@ -142,12 +142,12 @@ class _Masker:
 
 
 def _matcher_for(params, vocab):
-    from .spec import constraint_of, spec_of_extra_args
+    from .spec import compile_spec, spec_of_extra_args
 
     spec = spec_of_extra_args(getattr(params, "extra_args", None))
     if spec is None:
         return None
-    return constraint_of(spec).compile(vocab).matcher()
+    return compile_spec(spec, vocab).matcher()
 
 
 class _V1Processor(_V1):
