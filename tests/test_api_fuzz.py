@@ -139,8 +139,6 @@ def test_constructors_raise_typed_errors(ctor, arg):
         ctor(arg)
 
 
-@pytest.mark.xfail(reason="constrain/grammar (engine issue): Grammar.load raises KeyError / "
-                          "AttributeError for an unknown or non-str name", strict=False)
 @pytest.mark.parametrize("name", ["yaml", None, 5])
 def test_grammar_load_unknown_name(name):
     with pytest.raises((cn.ConstraintError, TypeError, ValueError)):
