@@ -218,32 +218,37 @@ def part_tools(max_new: int) -> None:
     t0 = time.perf_counter()
     free = _gen_texts(tok, model.generate(**enc, max_new_tokens=max_new, **kw), plen)
     t_free = time.perf_counter() - t0
-    print("| mode | complete | calls declared + args valid (of complete) | other | wall s |")
+    print("| mode | outputs complete | closed calls: declared + args valid | other | wall s |")
     print("|---|---|---|---|---|")
     print(f"| unconstrained | - | {sum('<tool_call>' in t for t in free)} outputs contain the trigger | - | {t_free:.0f} |")
-    for mode in ("required", "auto"):
-        c = cn.ToolCalls(TOOLS, mode=mode)
+    for mode, parallel in (("required", False), ("required", True), ("auto", True)):
+        c = cn.ToolCalls(TOOLS, mode=mode, parallel=parallel)
         proc = cn.LogitsProcessor(c, tok)
         t0 = time.perf_counter()
         out = model.generate(**enc, logits_processor=[proc], max_new_tokens=max_new, **kw)
         wall = time.perf_counter() - t0
         texts, outs = _gen_texts(tok, out, plen), proc.outcomes(out)
-        complete = [i for i, o in enumerate(outs) if o.status == "complete"]
-        valid, n_calls, other = 0, 0, []
-        for i in complete:
-            parsed = c.parse(texts[i])
-            n_calls += len(parsed.calls)
-            ok = all(k.name in params and jsonschema.Draft202012Validator(params[k.name]).is_valid(k.arguments)
-                     for k in parsed.calls)
-            valid += ok
+        complete = sum(o.status == "complete" for o in outs)
+        closed = valid = cut = 0
+        for text, o in zip(texts, outs):
+            end = c.format.end
+            upto = text if o.status == "complete" else text[:text.rfind(end) + len(end)] \
+                if text.rfind(end) >= 0 else ""  # a truncated output: its closed calls
+            cut += o.status != "complete" and text.count("<tool_call>") > upto.count("<tool_call>")
+            for k in c.parse(upto).calls:
+                closed += 1
+                valid += k.name in params and \
+                    jsonschema.Draft202012Validator(params[k.name]).is_valid(k.arguments)
+        other = [f"{cut} calls cut by the budget"]
         if mode == "auto":
             no_trigger = [i for i, t in enumerate(free) if "<tool_call>" not in t]
             same = sum(texts[i] == free[i] for i in no_trigger)
             other.append(f"{same}/{len(no_trigger)} trigger-free outputs identical to unconstrained")
-        other.append(f"{n_calls} calls; statuses " + ",".join(o.status[0] for o in outs))
-        print(f"| {mode} | {len(complete)}/{len(outs)} | {valid}/{len(complete)} | {'; '.join(other)} | {wall:.0f} |")
+        other.append("statuses " + ",".join(o.status[0] for o in outs))
+        label = f"{mode}{'' if parallel else ', single'}"
+        print(f"| {label} | {complete}/{len(outs)} | {valid}/{closed} | {'; '.join(other)} | {wall:.0f} |")
         for i, t in enumerate(texts):
-            print(f"    {mode}[{i}] {outs[i].status}: {t[:110]!r}")
+            print(f"    {label}[{i}] {outs[i].status}: {t[:120]!r}")
 
 
 def part_reasoning(budget: int, seeds: int) -> None:
@@ -283,14 +288,18 @@ def part_reasoning(budget: int, seeds: int) -> None:
                 f = f[:f.index(tok.eos_token_id)]
             n += 1
             same += out[i, plen:plen + len(f)].tolist() == f
-        for o, text in zip(proc.outcomes(out), _gen_texts(tok, out, plen)):
+        outs, texts = proc.outcomes(out), _gen_texts(tok, out, plen)
+        for o, text in zip(outs, texts):
             if o.status == "complete":
                 try:
                     jsonschema.validate(r.parse(text), ANSWER)
                     valid += 1
                 except Exception:
                     pass
-        print(f"| {label} | {same}/{n} | {valid}/{len(qs)} | {wall:.0f} |")
+        statuses = ",".join(o.status[0] for o in outs)
+        print(f"| {label} | {same}/{n} | {valid}/{len(qs)} ({statuses}) | {wall:.0f} |")
+        for i, t in enumerate(texts):
+            print(f"    [{i}] {outs[i].status}: ...{t[-90:]!r}")
 
 
 def main() -> None:

@@ -140,6 +140,9 @@ class ToolCalls(GrammarConstraint):
         A tool name restricts to that tool and requires a call.
     parallel : bool
         Several calls (True) or at most one.
+    max_calls : int, optional
+        With ``parallel``, at most this many calls (a small model may repeat a call until the
+        token budget ends; this bounds it).
     whitespace : str
         JSON whitespace inside the envelopes (a bounded regex, see `JsonSchema`); the default
         allows the one space after ``:`` and ``,`` that chat templates write.
@@ -154,7 +157,7 @@ class ToolCalls(GrammarConstraint):
     """
 
     def __init__(self, tools, *, format="hermes", mode: str = "auto", parallel: bool = True,
-                 whitespace: str = " ?", limits=None):
+                 max_calls: int | None = None, whitespace: str = " ?", limits=None):
         from .schema.api import JsonSchema
 
         self.tools = normalize_tools(tools)
@@ -162,6 +165,7 @@ class ToolCalls(GrammarConstraint):
         if not isinstance(fmt, ToolFormat):
             raise InvalidSyntax(f"unknown tool format {format!r}: use {sorted(FORMATS)} or a ToolFormat")
         self.format, self.mode, self.parallel = fmt, mode, bool(parallel)
+        self._max_calls = max_calls
         by_name = {t.name: t for t in self.tools}
         if mode in ("auto", "required", "none"):
             chosen = self.tools
@@ -179,10 +183,15 @@ class ToolCalls(GrammarConstraint):
         else:
             body = self._body(chosen, fmt, whitespace, JsonSchema)
             tag = Tag(fmt.begin, body, fmt.end, name="tool_call")
-            one = not self.parallel or fmt.list_body
+            if max_calls is not None and int(max_calls) < 1:
+                raise InvalidSyntax(f"max_calls must be >= 1, got {max_calls}")
+            if not self.parallel:
+                max_calls = 1
+            self.max_calls = max_calls
             free = mode == "auto"
+            most = 1 if fmt.list_body else max_calls  # Mistral: one tag holds the list
             self.tagged = Tagged([tag], [trigger], text=free, min_tags=0 if free else 1,
-                                 max_tags=1 if one else None, limits=limits)
+                                 max_tags=most, limits=limits)
         self.cfg, self.grammar, self._key = self.tagged.cfg, self.tagged.grammar, self.tagged._key
 
     def _body(self, tools, fmt: ToolFormat, ws: str, JsonSchema):
@@ -199,6 +208,8 @@ class ToolCalls(GrammarConstraint):
                    "minItems": 1}
             if not self.parallel:
                 sch["maxItems"] = 1
+            elif self._max_calls is not None:
+                sch["maxItems"] = int(self._max_calls)
             return JsonSchema(sch, whitespace=ws)
         opts = [JsonSchema(e, whitespace=ws) for e in envs]
         return opts[0] if len(opts) == 1 else OneOf(*opts)

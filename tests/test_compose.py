@@ -190,3 +190,21 @@ def test_samplers_take_reasoning_and_tagged_unchanged(method):
     for text, o in zip(res.texts, res.outcomes):
         if o.status == "complete":
             assert t.accepts(text)
+
+
+def test_disk_cache_round_trip(tmp_path):
+    from constrain.cache import DiskCache
+
+    vocab = tiny_vocab()
+    d = DiskCache(tmp_path)
+    for c in (cn.Reasoning(cn.Regex("[ab]+"), end="</t>", max_thinking_tokens=2),
+              Tagged([Tag("<c>", cn.Regex("[ab]{1,3}"), "</c>")]), cn.Choice(["a", "ab"])):
+        fresh = c.compile(vocab, cache=False).matcher()
+        d.compile(c, vocab)
+        loaded = d.compile(c, vocab).matcher()  # from disk
+        for tok in (vocab.token_bytes.index(b"x"), vocab.token_bytes.index(b"a")):
+            assert np.array_equal(fresh.allowed_tokens(), loaded.allowed_tokens())
+            if not fresh.allows(tok):
+                break
+            fresh.advance(tok)
+            loaded.advance(tok)

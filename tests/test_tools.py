@@ -82,6 +82,10 @@ def test_auto_none_named_and_single():
     assert named.accepts(call) and not named.accepts(hermes("get_weather", {"city": "P"}))
     single = cn.ToolCalls(TOOLS, mode="required", parallel=False)
     assert single.accepts(call) and not single.accepts(call + "\n" + call)
+    two = cn.ToolCalls(TOOLS, mode="auto", max_calls=2)
+    assert two.accepts(f"a {call} b {call}") and not two.accepts(f"a {call} b {call} {call}")
+    with pytest.raises(InvalidSyntax):
+        cn.ToolCalls(TOOLS, max_calls=0)
     with pytest.raises(InvalidSyntax):
         cn.ToolCalls(TOOLS, mode="delete_all")
     with pytest.raises(InvalidSyntax):

@@ -8,7 +8,8 @@ constrain registers. A request opts in with ``SamplingParams(extra_args={"constr
 ``{"regex": ...}``, ``{"json_schema": ...}``, ``{"grammar": ...}`` or ``{"choice": [...]}``
 (`constrain.integrations.spec`); other requests are untouched.
 
-The V1 processor follows the persistent batch (removed, then added, then moved), learns new tokens
+The V1 processor follows the persistent batch (added, then removed, then moved, as vLLM's own
+processors do), learns new tokens
 by diffing each request's live output list (``-1`` placeholders of async scheduling are waited
 for), and replays a preempted request's tokens when it comes back as added. EOS is allowed exactly
 when the output is complete; vLLM then stops the request. `ConstrainLogitsProcessorV2` is the same
@@ -125,6 +126,12 @@ class _Masker:
 
         from ..bitmask import apply_mask
 
+        # Rows in increasing order: `apply_mask` reads a bitmask with as many rows as the logits
+        # as indexed by logits row (not compact), so with every row constrained the order must
+        # be the identity.
+        order = sorted(range(len(rows)), key=rows.__getitem__)
+        rows = [rows[k] for k in order]
+        matchers = [matchers[k] for k in order]
         if len(rows) > self.bitmask.shape[0]:
             self.bitmask = np.zeros((len(rows), self.vocab.words), dtype=np.int32)
         bm = self.bitmask
@@ -157,8 +164,9 @@ class _V1Processor(_V1):
     def update_state(self, batch_update: "BatchUpdate | None") -> None:
         slots = self.slots
         if batch_update is not None:
-            for idx in batch_update.removed:
-                slots.pop(idx, None)
+            # Added first, then removed, then moved, as vLLM's own `process_dict_updates`: an index
+            # both added and removed in one update was removed after it was added (reused
+            # indices are not listed as removed).
             for idx, params, _prompt, out in batch_update.added:
                 m = _matcher_for(params, self.vocab)
                 if m is None:
@@ -168,6 +176,8 @@ class _V1Processor(_V1):
                     if out:
                         STATS["replays"] += 1
                         STATS["replayed_tokens"] += len(out)
+            for idx in batch_update.removed:
+                slots.pop(idx, None)
             for a, b, kind in batch_update.moved:
                 sa, sb = slots.pop(a, None), slots.pop(b, None)
                 if sa is not None:
