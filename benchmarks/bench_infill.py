@@ -111,8 +111,8 @@ def bench_checks(name, g, src, ks, Ls, n, rng):
 def bench_diffusion(train_seconds, samples, gen_length=32, steps=16):
     import torch
 
-    from constrain.infill import CharTokenizer, TinyDiffusionLM, diffusion_generate
-    from constrain.infill.diffusion import train_tiny_diffusion
+    from constrain.infill import CharTokenizer, diffusion_generate
+    from tests.tiny_diffusion import TinyDiffusionLM, train_tiny_diffusion
 
     torch.manual_seed(0)
     torch.set_num_threads(1)  # the tiny model is fastest single-threaded; steadier timings

@@ -16,6 +16,12 @@ Usage::
     python benchmarks/bench_jsonschema.py --vocab gemma3 --limit 30       # Gemma 3 262k vocabulary
     python benchmarks/bench_jsonschema.py --limit 0 --coverage-only --subsets Github_easy --out a.json
     python benchmarks/bench_jsonschema.py --report a.json b.json          # tables of saved shards
+    python benchmarks/bench_jsonschema.py --grammar-only --limit 150      # coverage only, no vocabulary
+
+``--grammar-only`` measures coverage alone, fast enough for every schema: a schema counts as
+compiled when ``JsonSchema(schema)`` (schema → grammar, terminal DFAs included) succeeds within
+``--timeout`` seconds of *CPU* time (wall time on a shared machine would count other processes'
+load); no peers run, llguidance's recorded results are the comparison.
 """
 
 from __future__ import annotations
@@ -103,6 +109,8 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=10.0, help="per-schema compile limit (s)")
     ap.add_argument("--peers", nargs="*", default=["llguidance", "xgrammar"])
     ap.add_argument("--coverage-only", action="store_true", help="compile only (all schemas)")
+    ap.add_argument("--grammar-only", action="store_true",
+                    help="coverage of schema -> grammar only (no vocabulary, no peers; CPU-time limit)")
     ap.add_argument("--subsets", nargs="*", default=None, help="only these subsets (file stems)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--report", nargs="*", default=None,
@@ -114,6 +122,8 @@ def main(argv=None) -> int:
         return 0
     C.single_thread()
     warnings.simplefilter("ignore")
+    if a.grammar_only:
+        return _grammar_only(a)
     import jsonschema
 
     from constrain.errors import ConstraintError
@@ -254,6 +264,51 @@ def main(argv=None) -> int:
         if a.out:  # after every subset, so an interrupted run keeps what it measured
             Path(a.out).write_text(json.dumps(rows, default=str, indent=1))
     _report(rows, a, peers)
+    return 0
+
+
+def _grammar_only(a) -> int:
+    """Per subset: share of schemas whose grammar builds, next to llguidance's recorded share on
+    the same schemas; compile p50 (CPU ms) and the most common refusals."""
+    from constrain.errors import ConstraintError
+    from constrain.schema import JsonSchema
+
+    rec = json.loads(LLG_REC.read_text()) if LLG_REC.exists() else {}
+    signal.signal(signal.SIGPROF, _alarm)
+    tot = [0, 0, 0, 0]
+    print("| subset | n | ours | llguidance recorded | ours − llg | ours compile p50 CPU ms |")
+    print("|---|---|---|---|---|---|")
+    refusals: dict = {}
+    for path in sorted(BENCH.glob("*.jsonl")):
+        if a.subsets and path.stem not in a.subsets:
+            continue
+        lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+        lines = lines[:a.limit] if a.limit else lines
+        ok = llg = 0
+        ms = []
+        for item in lines:
+            r = rec.get(item["id"], {})
+            llg += not r.get("json_error") and not r.get("compile_error") and "error" not in r
+            t0 = time.process_time()
+            _ARMED[0] = True
+            signal.setitimer(signal.ITIMER_PROF, a.timeout)
+            try:
+                JsonSchema(item["schema"])
+                ok += 1
+                ms.append((time.process_time() - t0) * 1e3)
+            except (ConstraintError, RecursionError, _Timeout) as e:
+                key = type(e).__name__ + ":" + str(getattr(e, "keyword", "") or "")
+                refusals[key] = refusals.get(key, 0) + 1
+            finally:
+                _ARMED[0] = False
+                signal.setitimer(signal.ITIMER_PROF, 0)
+        n = len(lines)
+        tot = [tot[0] + n, tot[1] + ok, tot[2] + llg, tot[3]]
+        print(f"| {path.stem} | {n} | {100 * ok / n:.1f}% | {100 * llg / n:.1f}% | {100 * (ok - llg) / n:+.1f} pp "
+              f"| {_p(ms, 50):.1f} |", flush=True)
+    print(f"| all | {tot[0]} | {100 * tot[1] / tot[0]:.1f}% | {100 * tot[2] / tot[0]:.1f}% | "
+          f"{100 * (tot[1] - tot[2]) / tot[0]:+.1f} pp | |")
+    print("refusals:", sorted(refusals.items(), key=lambda kv: -kv[1])[:12])
     return 0
 
 

@@ -25,7 +25,8 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["allocate_bitmask", "apply_mask", "bitmask_to_bool", "bool_to_bitmask", "bitmask_words"]
+__all__ = ["allocate_bitmask", "apply_mask", "bitmask_to_bool", "bool_to_bitmask", "bitmask_words",
+           "set_token_bits", "token_bit"]
 
 _LITTLE = sys.byteorder == "little"
 
@@ -45,6 +46,24 @@ def _count(value, name: str) -> int:
 def bitmask_words(vocab_size: int) -> int:
     """Number of int32 words per bitmask row for ``vocab_size`` ids: ``ceil(vocab_size / 32)``."""
     return (_count(vocab_size, "vocab_size") + 31) // 32
+
+
+def set_token_bits(row: np.ndarray, token_ids) -> np.ndarray:
+    """Set the bits of ``token_ids`` in one bitmask row (int32 or uint32 words, in place) and
+    return it. Ids outside ``32 * len(row)`` raise ``ValueError``. The one helper behind every EOS
+    row (regex, grammar, items, the HF processor), instead of hand-written shifts."""
+    ids = np.asarray(token_ids, dtype=np.int64).reshape(-1)
+    if ids.size and (ids.min() < 0 or ids.max() >= 32 * row.shape[-1]):
+        raise ValueError(f"token ids {ids.tolist()[:8]} out of range for {row.shape[-1]} words")
+    words = row.view(np.uint32)
+    np.bitwise_or.at(words, ids >> 5, (np.uint32(1) << (ids & 31).astype(np.uint32)))
+    return row
+
+
+def token_bit(row: np.ndarray, token_id: int) -> bool:
+    """Whether ``token_id``'s bit is set in one bitmask row (False past the row's end)."""
+    t = int(token_id)
+    return 0 <= t < 32 * row.shape[-1] and bool((int(row[t >> 5]) >> (t & 31)) & 1)
 
 
 def allocate_bitmask(rows: int, vocab_size: int):

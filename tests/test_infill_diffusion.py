@@ -8,8 +8,8 @@ torch = pytest.importorskip("torch")
 
 from constrain import Grammar  # noqa: E402
 from constrain.grammar.testing import random_sentences  # noqa: E402
-from constrain.infill import CharTokenizer, TinyDiffusionLM, diffusion_generate  # noqa: E402
-from constrain.infill.diffusion import train_tiny_diffusion  # noqa: E402
+from constrain.infill import CharTokenizer, diffusion_generate  # noqa: E402
+from tiny_diffusion import TinyDiffusionLM, train_tiny_diffusion  # noqa: E402
 
 TOKENS = list('{}[],:" 0123456789-.abcxyz') + ["true", "null", '": ', "é".encode()[:1], "é".encode()[1:], '"a"']
 

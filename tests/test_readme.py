@@ -22,7 +22,7 @@ import sys  # noqa: E402
 import pytest  # noqa: E402
 
 # names the examples use without defining them (the user's own objects)
-_FREE = ("model", "tokenizer", "inputs", "logits", "token_id")
+_FREE = ("model", "tokenizer", "inputs", "logits", "token_id", "Answer", "tools")
 
 
 def _python_blocks() -> list[str]:

@@ -187,3 +187,24 @@ def test_oneof_disjointness_is_sound():
             if js.accepts(text):
                 assert validator.is_valid(value), (schema, text)
     assert compiled > 150, compiled
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "array", "items": {"enum": ["a", "b", 1, None]}, "uniqueItems": True},
+    {"type": "array", "items": {"enum": ["a", "b", 1.0, 2]}, "uniqueItems": True, "minItems": 2, "maxItems": 3},
+    {"type": "array", "items": {"type": "boolean"}, "uniqueItems": True, "minItems": 1},
+    {"type": "array", "items": {"type": "integer", "enum": [1, 2, "x"]}, "uniqueItems": True},
+])
+def test_unique_items_over_finite_domains(schema):
+    js = JsonSchema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    pool = ["a", "b", 1, 1.0, 2, None, True, False, "x"]
+    accepted = 0
+    for n in range(5):
+        for combo in itertools.product(pool, repeat=n):
+            value = list(combo)
+            text = json.dumps(value, separators=(",", ":"))
+            ok = js.accepts(text)
+            assert ok == validator.is_valid(value), text
+            accepted += ok
+    assert accepted > 0

@@ -4,7 +4,6 @@ errors, whitespace, Pydantic models, and size/time bounds."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Literal, Optional
 
 import pytest
@@ -141,13 +140,12 @@ def test_any_order():
     assert not js.accepts('{"a":1}')
 
 
-def test_bounded_sizes_compile_fast():
-    t = time.perf_counter()
+def test_bounded_sizes_are_small_grammars():
+    """Size, not time (no timing asserts): counted repetition costs O(log n) rules."""
     js = JsonSchema({"type": "string", "maxLength": 10000})
     arr = JsonSchema({"type": "array", "items": {"type": "integer"}, "maxItems": 1000, "minItems": 2})
     lst = JsonSchema({"type": "array", "items": {"type": "string", "maxLength": 100}, "maxItems": 50})
-    assert time.perf_counter() - t < 5
-    assert len(js.cfg.rules) < 1000 and len(arr.cfg.rules) < 5000
+    assert len(js.cfg.rules) < 100 and len(arr.cfg.rules) < 100
     assert js.accepts('"' + "é" * 10000 + '"') and not js.accepts('"' + "a" * 10001 + '"')
     assert arr.accepts("[" + ",".join(["1"] * 1000) + "]")
     assert not arr.accepts("[" + ",".join(["1"] * 1001) + "]") and not arr.accepts("[1]")

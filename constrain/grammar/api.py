@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from ..bitmask import set_token_bits
 from ..errors import TokenRejected
 from ..matcher import CompiledConstraint, Completable, Constraint, Matcher, as_numpy_bitmask
 from ..vocab import Vocabulary
@@ -49,6 +50,11 @@ class Grammar(Completable, Constraint):
     def __init__(self, text: str, start: str = "start", *, limits: GrammarLimits | None = None):
         from .lark_frontend import lark_to_cfg  # lazy: the front end is a separate module
 
+        if not isinstance(text, str):
+            raise TypeError(f"Grammar takes Lark text (a str), not {type(text).__name__}; "
+                            "use Grammar.from_cfg for a CFG and Grammar.load for a shipped grammar")
+        if not isinstance(start, str):
+            raise TypeError(f"start must be a rule name (a str), not {type(start).__name__}")
         self.text = text
         self.start = start
         self.limits = limits or GrammarLimits()
@@ -142,8 +148,7 @@ class CompiledGrammar(Completable, CompiledConstraint):
         self._eos_row.flags.writeable = False
 
     def _set_eos(self, row: np.ndarray) -> None:
-        for e in self._eos_ids:
-            row[e >> 5] |= np.int32(np.uint32(1 << (e & 31)).view(np.int32))
+        set_token_bits(row, self._eos_ids)
 
     def memory_bytes(self) -> int:
         """Approximate bytes held by the terminal DFAs and the cached token walks."""

@@ -5,9 +5,18 @@ from __future__ import annotations
 
 from importlib import resources
 
+from ..errors import ConstraintError
 from .ir import CFG
 
-__all__ = ["available", "load", "load_text"]
+__all__ = ["UnknownGrammar", "available", "load", "load_text"]
+
+
+class UnknownGrammar(ConstraintError, KeyError, ValueError):
+    """No grammar of that name is shipped (a `KeyError` too, for code written against the old
+    behaviour)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 _SUFFIXES = (".lark", ".gbnf")
 
@@ -20,12 +29,14 @@ def available() -> list[str]:
 
 
 def _find(name: str):
+    if not isinstance(name, str):
+        raise TypeError(f"a shipped grammar's name is a str, not {type(name).__name__}")
     root = resources.files("constrain.grammars")
     for cand in ([name] if name.endswith(_SUFFIXES) else [name + s for s in _SUFFIXES]):
         p = root.joinpath(cand)
         if p.is_file():
             return p
-    raise KeyError(f"no shipped grammar {name!r}; available: {', '.join(available())}")
+    raise UnknownGrammar(f"no shipped grammar {name[:80]!r}; available: {', '.join(available())}")
 
 
 def load_text(name: str) -> str:
@@ -34,8 +45,10 @@ def load_text(name: str) -> str:
 
     Raises
     ------
-    KeyError
-        No such grammar.
+    UnknownGrammar
+        No such grammar (a `ConstraintError`, also a `KeyError`).
+    TypeError
+        ``name`` is not a str.
     """
     return _find(name).read_text(encoding="utf-8")
 
@@ -46,8 +59,10 @@ def load(name: str, start: str | None = None) -> CFG:
 
     Raises
     ------
-    KeyError
-        No such grammar.
+    UnknownGrammar
+        No such grammar (a `ConstraintError`, also a `KeyError`).
+    TypeError
+        ``name`` is not a str.
     """
     p = _find(name)
     text = p.read_text(encoding="utf-8")

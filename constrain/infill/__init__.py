@@ -15,10 +15,10 @@ from .partial import END, Hole, Partial
 
 __all__ = ["Partial", "Hole", "END", "completable", "example_completion", "infill_grammar",
            "InfillChecker", "InfillGrammar", "InfillLimits", "diffusion_generate", "infill",
-           "DiffusionResult", "InfillResult", "MaskedDiffusionModel", "TinyDiffusionLM", "CharTokenizer"]
+           "DiffusionResult", "InfillResult", "MaskedDiffusionModel", "CharTokenizer"]
 
 _LAZY = {"diffusion_generate": ".diffusion", "DiffusionResult": ".diffusion",
-         "MaskedDiffusionModel": ".diffusion", "TinyDiffusionLM": ".diffusion",
+         "MaskedDiffusionModel": ".diffusion",
          "CharTokenizer": ".diffusion", "infill": ".autoregressive", "InfillResult": ".autoregressive"}
 
 

@@ -21,6 +21,7 @@ import weakref
 
 import numpy as np
 
+from ..bitmask import set_token_bits
 from ..errors import InvalidSyntax, TokenRejected
 from ..matcher import (CompiledConstraint, Completable, Constraint, StateStackMatcher,
                        as_numpy_bitmask)
@@ -225,8 +226,7 @@ class CompiledRegex(Completable, CompiledConstraint):
         self._row_views = [None if r is None else memoryview(r).cast("B") for r in self._rows]
 
     def _set_eos(self, row: np.ndarray) -> None:
-        for e in self._eos_ids.tolist():
-            row[e >> 5] |= np.int32(np.uint32(1 << (e & 31)).view(np.int32))
+        set_token_bits(row, self._eos_ids)
 
     def _build(self, states: np.ndarray) -> np.ndarray:
         t = self._trie

@@ -487,7 +487,9 @@ def item_log_weights(logp: np.ndarray, vocab) -> tuple[np.ndarray, int]:
 
 
 def _logsumexp(x: np.ndarray) -> float:
-    m = float(np.max(x))
+    """log(sum(exp(x))) without overflow; -inf for an empty or all -inf ``x``."""
+    x = np.asarray(x, dtype=np.float64)
+    m = float(np.max(x)) if x.size else _NEG_INF
     if m == _NEG_INF:
         return _NEG_INF
     return m + math.log(float(np.sum(np.exp(x - m))))

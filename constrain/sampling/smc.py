@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .awrs import AWRSConfig, GumbelOrders, StepChecker, awrs_step
+from .awrs import AWRSConfig, GumbelOrders, StepChecker, _logsumexp, awrs_step
 from .lcd import lcd_step
 
 __all__ = ["SamplingStats", "Particle", "run_particles", "resample_indices", "ess"]
@@ -127,13 +127,6 @@ def resample_indices(log_weights: np.ndarray, rng: np.random.Generator,
     else:
         raise ValueError(f"unknown resampling scheme {scheme!r}")
     return np.minimum(np.searchsorted(c, u, side="right"), n - 1)
-
-
-def _logsumexp(x: np.ndarray) -> float:
-    m = float(np.max(x)) if len(x) else -math.inf
-    if m == -math.inf:
-        return -math.inf
-    return m + math.log(float(np.sum(np.exp(np.asarray(x) - m))))
 
 
 def run_particles(lm, compiled, *, method: str, n_particles: int, max_tokens: int,

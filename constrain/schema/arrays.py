@@ -2,10 +2,63 @@
 
 from __future__ import annotations
 
-from .common import _ptr_join
+from .common import _META, _json_eq, _json_type, _ptr_join
+
+_ALL_TYPES = ("null", "boolean", "object", "array", "number", "string")
+
+
+_UNIQUE_DOMAIN_MAX = 8  # uniqueItems over at most this many item values: 2^n states
 
 
 class ArraysMixin:
+    def finite_domain(self, items, base) -> list | None:
+        """The distinct values an item schema allows when it lists them (``enum``/``const``,
+        ``boolean``, ``null``; at most `_UNIQUE_DOMAIN_MAX`), else None. Values still go
+        through the schema's other keywords (`value_ok`) in `unique_array`."""
+        b = self.deref(items, base)
+        if not isinstance(b, dict):
+            return None
+        if "const" in b or "enum" in b:
+            vals = [b["const"]] if "const" in b else b["enum"]
+            if not isinstance(vals, list):
+                return None
+        elif b.get("type") in ("boolean", "null", ["boolean"], ["null"]) and set(b) <= {"type", *_META}:
+            vals = [True, False] if "boolean" in str(b["type"]) else [None]
+        else:
+            return None
+        out = []
+        for v in vals:
+            if not any(_json_eq(v, w) for w in out):
+                out.append(v)
+        return out if len(out) <= _UNIQUE_DOMAIN_MAX else None
+
+    def unique_array(self, values: list, s: dict, mn: int, mx: int | None, ptr: str) -> str | None:
+        """``uniqueItems`` over a finite item domain, exactly: a state per set of values used so
+        far; each value (in any of its JSON spellings) at most once, minItems/maxItems on the
+        set's size."""
+        items = s.get("items", True)
+        types = self.types_of(items, ptr) if isinstance(items, dict) else list(_ALL_TYPES)
+        lits = [self.rx(self.literal_pattern(v)) for v in values
+                if not isinstance(items, dict) or self.value_ok(v, items, ptr, "")
+                and (_json_type(v) in types or (_json_type(v) == "integer" and "number" in types))]
+        comma = self.P[","]
+        memo: dict = {}
+
+        def state(mask: int, count: int) -> str:
+            if mask not in memo:
+                A = memo[mask] = self.nt("uniq")
+                if count >= mn:
+                    self.rule(A)
+                if mx is None or count < mx:
+                    for i, lit in enumerate(lits):
+                        if not mask >> i & 1:
+                            self.rule(A, *([comma] if mask else []), lit, state(mask | 1 << i, count + 1))
+            return memo[mask]
+
+        body = self.nt("arr")
+        self.rule(body, self.P["["], state(0, 0), self.P["]"])
+        return body
+
     # -- arrays ------------------------------------------------------------------------------------------
     def array(self, s, ptr, base) -> str | None:
         items = s.get("items")
@@ -23,7 +76,10 @@ class ArraysMixin:
                 raise self.invalid(f"{k} must be a non-negative integer", ptr)
         mn, mx = int(mn), (None if mx is None else int(mx))
         if s.get("uniqueItems") is True and not (mx is not None and mx <= 1):
-            self.unsupported("uniqueItems", ptr)
+            values = None if prefix or "contains" in s else self.finite_domain(rest, base)
+            if values is not None:
+                return self.unique_array(values, s, mn, mx, ptr)
+            self.unsupported("uniqueItems", ptr, "items from an infinite or large domain")
         contains = s.get("contains")
         P = [self.gen(p, _ptr_join(ptr, "prefixItems" if "prefixItems" in s else "items", i), base)
              for i, p in enumerate(prefix)]

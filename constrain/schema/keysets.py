@@ -25,8 +25,8 @@ _ALPHABET = [b for b in range(0x20, 0x7F) if b not in (0x22, 0x5C)]
 
 @dataclass(frozen=True)
 class KeyRegionLimits:
-    max_product_states: int = 400
-    max_regex_chars: int = 20_000
+    max_product_states: int = 3000
+    max_regex_chars: int = 200_000
 
 
 class TooLarge(Exception):
