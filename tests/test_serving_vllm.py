@@ -3,6 +3,10 @@ runs tests/serving_vllm_driver.py there (SmolLM2 in-process, 20 concurrent reque
 JSON Schema, Lark grammar, choice and no constraint, a KV cache small enough to force preemption)
 and checks every finished output with ``re``, ``jsonschema`` and lark's own parser.
 
+It also runs tests/serving_vllm_backend_driver.py twice (the experimental structured-output
+backend of constrain.integrations.vllm_backend, a preempted logits-processor request replayed, and
+n-gram speculative decoding through the backend), about 1.5-2.5 minutes more on the loaded machine.
+
 Skips only when the venv cannot be built (no ``python3.11``, no package registry, no disk).
 Building takes a few minutes once; with the venv present the test takes about 2-4 minutes on a
 loaded 2-core machine.
