@@ -190,11 +190,14 @@ def _batch(tok, messages_list):
 
 
 def _gen_texts(tok, out, plen):
+    """Generated texts, each cut at its first end-of-sequence id (any of the vocabulary's)."""
+    from constrain.vocab import vocabulary_for
+
+    stop = set(vocabulary_for(tok).eos_ids.tolist()) | {tok.eos_token_id}
     res = []
     for row in out[:, plen:].tolist():
-        if tok.eos_token_id in row:
-            row = row[:row.index(tok.eos_token_id)]
-        res.append(tok.decode([t for t in row if t != tok.pad_token_id]))
+        cut = next((j for j, t in enumerate(row) if t in stop), len(row))
+        res.append(tok.decode(row[:cut]))
     return res
 
 
