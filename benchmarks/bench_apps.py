@@ -66,7 +66,7 @@ PROMPTS = [
 
 ANSWER = {"type": "object", "properties": {"answer": {"type": "integer"}, "confidence":
                                            {"enum": ["low", "medium", "high"]}},
-          "required": ["answer", "confidence"]}
+          "required": ["answer", "confidence"], "additionalProperties": False}
 
 
 # ---------------------------------------------------------------------------------- overhead
@@ -268,7 +268,7 @@ def part_reasoning(budget: int, seeds: int) -> None:
     plen = enc["input_ids"].shape[1]
     r = cn.Reasoning(cn.JsonSchema(ANSWER, whitespace=" ?"), max_thinking_tokens=budget)
     print(f"\n## Reasoning, SmolLM2-135M, {len(qs)} prompts, thinking budget {budget} tokens\n")
-    print("| decoding | thinking identical to unconstrained | answers complete + valid | wall s |")
+    print("| decoding | thinking identical to unconstrained | answers | wall s |")
     print("|---|---|---|---|")
     for label, sample_kw in [("greedy", dict(do_sample=False))] + [
             (f"sampled T=0.8 seed {s}", dict(do_sample=True, temperature=0.8, top_k=0, seed=s))
@@ -300,7 +300,9 @@ def part_reasoning(budget: int, seeds: int) -> None:
                 except Exception:
                     pass
         statuses = ",".join(o.status[0] for o in outs)
-        print(f"| {label} | {same}/{n} | {valid}/{len(qs)} ({statuses}) | {wall:.0f} |")
+        n_complete = sum(o.status == "complete" for o in outs)
+        print(f"| {label} | {same}/{n} | {n_complete}/{len(qs)} complete, {valid}/{n_complete} valid "
+              f"({statuses}) | {wall:.0f} |")
         for i, t in enumerate(texts):
             print(f"    [{i}] {outs[i].status}: ...{t[-90:]!r}")
 
