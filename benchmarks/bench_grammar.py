@@ -13,7 +13,9 @@ Our ``allows`` is timed on the next token before the mask (so no mask cache help
 cheap check is ``validate_tokens([t])``. Masks are summarised twice: over the first pass through
 the sequences (``pass-1``: our per-compiled-grammar mask cache starts empty, so misses show), and
 over all ``--reps`` passes (later passes repeat the same prefixes, which our cache serves; a
-serving loop that sees similar outputs gets some of that). Results: benchmarks/results/grammar.json.
+serving loop that sees similar outputs gets some of that). Feeding one accepted token is timed
+on pass 1 (ours: ``allows`` + ``advance``, what AWRS pays per step; llguidance: ``consume_token``;
+xgrammar: ``accept_token``). Results: benchmarks/results/grammar.json.
 """
 
 from __future__ import annotations
@@ -284,6 +286,7 @@ def run(eng, spec, kind, seqs, reps, words, eos) -> dict:
     res["compile_ms"] = min(comp)
     res["first_mask_ms"] = min(first)
     masks, first_pass, allows, rejects, eos_missing = [], [], [], 0, 0
+    feeds = []  # pass 1: feeding one accepted token (ours: allows + advance; peers: consume/accept)
     perf = time.perf_counter_ns
     for rep in range(reps):
         for seq in seqs:
@@ -305,12 +308,20 @@ def run(eng, spec, kind, seqs, reps, words, eos) -> dict:
                         eos_missing += rep == 0
                     break
                 t = seq[k]
-                if not C.has_bit(buf, t) or not _advance(eng, m, t):
+                if not C.has_bit(buf, t):
+                    rejects += rep == 0
+                    break
+                t0 = perf()
+                ok = _advance(eng, m, t)
+                if rep == 0:
+                    feeds.append(perf() - t0 + (allows[-1] if eng.name == "constrain" else 0))
+                if not ok:
                     rejects += rep == 0
                     break
     res["mask"] = C.summarize_ns(masks)
     res["mask_first_pass"] = C.summarize_ns(first_pass)
     res["allows"] = C.summarize_ns(allows)
+    res["feed"] = C.summarize_ns(feeds)
     res["rejects"] = rejects
     res["eos_missing"] = eos_missing
     res["memory_bytes"] = eng.memory(c)
@@ -372,6 +383,7 @@ def main(argv=None) -> int:
         eos = int(tok.eos_token_id)
         engines = {"constrain": Ours, "llguidance": Llg, "xgrammar": Xgr}
         rows = []
+        feed_rows = []
         for gname, inputs in (("json", docs), ("sql", queries)):
             if gname not in a.grammars:
                 continue
@@ -401,7 +413,13 @@ def main(argv=None) -> int:
                              C.ratio(ours.get("mask", {}).get("p50_us"), mk["p50_us"]),
                              C.ratio(ours.get("mask", {}).get("p99_us"), mk["p99_us"]),
                              r["rejects"], r["eos_missing"]])
+                fd, of = r["feed"], ours.get("feed", {})
+                feed_rows.append([gname, ename, fd["p50_us"], fd["p99_us"], C.ratio(of.get("p50_us"), fd["p50_us"]),
+                                  C.ratio(of.get("p99_us"), fd["p99_us"])])
         print()
+        print(C.table(["grammar", "engine", "feed p50 us", "feed p99 us", "ours/p50", "ours/p99"], feed_rows,
+                      title=f"vocab {vname}: feeding one accepted token, pass 1 (ours: allows + advance; "
+                            "llguidance: consume_token; xgrammar: accept_token)"))
         print(C.table(["grammar", "engine", "compile ms", "1st mask ms", "pass-1 p50 us", "pass-1 p99 us",
                        "all p50 us", "all p99 us", "max us", "allows p50 us", "mem KiB", "ours/p50 pass-1",
                        "ours/p99 pass-1", "ours/p50 all", "ours/p99 all", "rejects", "eos miss"], rows,

@@ -89,7 +89,7 @@ def sql_constraint(db_id: str | None = None):
     import constrain as cn
     if db_id is None:
         return cn.Grammar((ROOT / "grammars" / "sqlite.lark").read_text(), start="start")
-    return cn.Grammar(cn.sql_grammar(_tables()[db_id]))
+    return cn.sql_grammar(_tables()[db_id])
 
 
 # ----------------------------------------------------------------------------- part 1: speed

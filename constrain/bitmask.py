@@ -30,11 +30,21 @@ __all__ = ["allocate_bitmask", "apply_mask", "bitmask_to_bool", "bool_to_bitmask
 _LITTLE = sys.byteorder == "little"
 
 
+class RowIndexError(IndexError, ValueError):
+    """A row index outside the logits or the bitmask (an ``IndexError`` and a ``ValueError``)."""
+
+
+def _count(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return int(value)
+
+
 def bitmask_words(vocab_size: int) -> int:
     """Number of int32 words per bitmask row for ``vocab_size`` ids: ``ceil(vocab_size / 32)``."""
-    if vocab_size < 0:
-        raise ValueError(f"vocab_size must be >= 0, got {vocab_size}")
-    return (int(vocab_size) + 31) // 32
+    return (_count(vocab_size, "vocab_size") + 31) // 32
 
 
 def allocate_bitmask(rows: int, vocab_size: int):
@@ -57,9 +67,7 @@ def allocate_bitmask(rows: int, vocab_size: int):
     """
     import torch
 
-    if rows < 0:
-        raise ValueError(f"rows must be >= 0, got {rows}")
-    return torch.full((int(rows), bitmask_words(vocab_size)), -1, dtype=torch.int32)
+    return torch.full((_count(rows, "rows"), bitmask_words(vocab_size)), -1, dtype=torch.int32)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -201,7 +209,7 @@ def _normalize_rows(n_logit_rows: int, n_mask_rows: int, indices) -> tuple[np.nd
         idx = np.asarray(indices)
     idx = idx.astype(np.int64, copy=False).reshape(-1)
     if idx.size and (idx.min() < 0 or idx.max() >= n_logit_rows):
-        raise IndexError(f"indices out of range for {n_logit_rows} logits rows: {idx.tolist()}")
+        raise RowIndexError(f"indices out of range for {n_logit_rows} logits rows: {idx.tolist()[:8]}")
     if n_mask_rows == n_logit_rows:  # xgrammar semantics: bitmask rows follow logits rows
         return idx, idx
     if n_mask_rows == idx.size:  # compact bitmask: row i applies to logits row indices[i]

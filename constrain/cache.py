@@ -108,13 +108,17 @@ class DiskCache:
         self.max_bytes = int(max_bytes)
         self.hits = self.misses = 0
 
-    def path_for(self, constraint: Constraint, vocab: Vocabulary) -> Path:
+    def path_for(self, constraint: Constraint | str, vocab: Vocabulary) -> Path:
+        """The entry's file; ``constraint`` may be a text key of the caller's own (e.g. a serving
+        spec's canonical text), so a hit needs no constraint object at all."""
+        key = constraint if isinstance(constraint, str) else stable_key(constraint)
         h = hashlib.sha256()
-        for part in (stable_key(constraint), vocab.fingerprint, library_digest()):
+        for part in (key, vocab.fingerprint, library_digest()):
             h.update(part.encode("utf-8", "surrogatepass") + b"\0")
         return self.directory / (h.hexdigest() + _SUFFIX)
 
-    def get(self, constraint: Constraint, vocab: Vocabulary) -> CompiledConstraint | None:
+    def get(self, constraint: Constraint | str, vocab: Vocabulary) -> CompiledConstraint | None:
+        """The stored compile of ``constraint`` (or of a text key), or None."""
         path = self.path_for(constraint, vocab)
         try:
             data = path.read_bytes()
@@ -134,7 +138,7 @@ class DiskCache:
             pass
         return compiled
 
-    def put(self, constraint: Constraint, vocab: Vocabulary, compiled: CompiledConstraint) -> Path:
+    def put(self, constraint: Constraint | str, vocab: Vocabulary, compiled: CompiledConstraint) -> Path:
         """Store ``compiled`` (a regex's background row build is waited for first, so the entry
         holds every row)."""
         wait = getattr(compiled, "wait_ready", None)

@@ -2,6 +2,33 @@
 
 from __future__ import annotations
 
+#: Characters of a source quoted around the error position in a message (long patterns,
+#: grammars and schemas are cut to this window, with "..." at the cuts).
+EXCERPT_CHARS = 80
+
+
+MESSAGE_CHARS = 300
+
+
+def cut(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """``text`` with its middle cut when longer than ``limit`` (a quoted name or literal can be
+    as long as the source)."""
+    if len(text) <= limit:
+        return text
+    keep = limit // 2
+    return f"{text[:keep]} ...[{len(text) - 2 * keep} characters cut]... {text[-keep:]}"
+
+
+def excerpt(text: str, position: int) -> str:
+    """Two message lines: ``text`` around ``position`` (at most `EXCERPT_CHARS` characters,
+    "..." where cut) and a caret under ``position``."""
+    half = EXCERPT_CHARS // 2
+    lo = max(0, min(position - half, len(text) - EXCERPT_CHARS))
+    hi = min(len(text), lo + EXCERPT_CHARS)
+    head = "..." if lo > 0 else ""
+    tail = "..." if hi < len(text) else ""
+    return f"\n  {head}{text[lo:hi]}{tail}\n  {' ' * (len(head) + position - lo)}^"
+
 
 class ConstraintError(Exception):
     """Base class of every error raised for a bad constraint or a bad use of one."""
@@ -20,15 +47,16 @@ class InvalidSyntax(ConstraintError, ValueError):
         self.position = position
         self.line = line
         self.column = column
+        message = cut(message)
         if line is not None:
             message = f"{message} (line {line}" + (f", column {column})" if column else ")")
             lines = source.splitlines() if source is not None else []
             if column and 0 < line <= len(lines):
-                message += f"\n  {lines[line - 1]}\n  {' ' * (column - 1)}^"
+                message += excerpt(lines[line - 1], column - 1)
         elif position is not None:
             message = f"{message} (at position {position})"
             if source is not None:
-                message += f"\n  {source}\n  {' ' * position}^"
+                message += excerpt(source, position)
         super().__init__(message)
 
 
@@ -41,13 +69,11 @@ class UnsupportedFeature(ConstraintError):
         self.feature = feature
         self.source = source
         self.position = position
-        message = f"unsupported feature: {feature}"
-        if detail:
-            message += f" ({detail})"
+        message = cut(f"unsupported feature: {feature}" + (f" ({detail})" if detail else ""))
         if position is not None:
             message += f" at position {position}"
             if source is not None:
-                message += f"\n  {source}\n  {' ' * position}^"
+                message += excerpt(source, position)
         super().__init__(message)
 
 
@@ -58,9 +84,7 @@ class LimitExceeded(ConstraintError):
     def __init__(self, limit: str, value: int | float, detail: str = ""):
         self.limit = limit
         self.value = value
-        message = f"limit exceeded: {limit} = {value}"
-        if detail:
-            message += f" ({detail})"
+        message = cut(f"limit exceeded: {limit} = {value}" + (f" ({detail})" if detail else ""))
         super().__init__(message)
 
 

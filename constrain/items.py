@@ -540,6 +540,8 @@ class ItemsMatcher(StateStackMatcher):
     O(words + degree) (one numba call); ``fork`` O(tokens consumed) (a list copy).
     """
 
+    validates_arguments = True
+
     def allows(self, token_id: int) -> bool:
         c = self._c
         s = self._states[-1]

@@ -23,6 +23,44 @@ from .errors import TokenRejected
 from .vocab import Vocabulary
 
 
+# The last bitmask that passed `check_bitmask_row` in a wrapped ``fill_mask``, and its row count:
+# a mask per step into one preallocated bitmask then costs one identity test and one row test.
+# (numpy arrays cannot change dtype or shape in place; a race only causes a re-check.)
+_LAST_CHECKED: list = [None, 0]
+
+
+def _checked_token_call(fn):
+    def checked(self, token_id, *args, **kwargs):
+        if type(token_id) is not int:
+            token_id = as_token_id(token_id)
+        return fn(self, token_id, *args, **kwargs)
+
+    checked.__name__, checked.__qualname__, checked.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    checked.__wrapped__ = fn
+    checked._checked = True
+    return checked
+
+
+def _checked_fill_mask(fn):
+    def fill_mask(self, bitmask, row: int = 0) -> None:
+        last = _LAST_CHECKED
+        if bitmask is last[0] and type(row) is int and 0 <= row < last[1]:
+            return fn(self, bitmask, row)
+        words = self.vocab.words
+        arr = check_bitmask_row(bitmask, row, words)
+        row = int(row)
+        if arr.shape[1] > words:  # ids past the vocabulary: never allowed; the matcher sees its width
+            arr[row, words:] = 0
+            return fn(self, arr[:, :words], row)
+        last[0], last[1] = bitmask, arr.shape[0]
+        return fn(self, bitmask, row)
+
+    fill_mask.__qualname__, fill_mask.__doc__ = fn.__qualname__, fn.__doc__
+    fill_mask.__wrapped__ = fn
+    fill_mask._checked = True
+    return fill_mask
+
+
 class Matcher(ABC):
     """Per-sequence state of a constraint.
 
@@ -32,6 +70,22 @@ class Matcher(ABC):
     False for an integer outside the vocabulary and ``advance`` refuses it (a ``ValueError``);
     ``fill_mask`` checks the bitmask's dtype, shape and row (`check_bitmask_row`). EOS ids are allowed exactly when ``is_accepting()``; after an EOS only EOS is allowed.
     """
+
+    #: Subclasses that check their own arguments (with `as_token_id` and `check_bitmask_row`) set
+    #: this True; for the others the base class wraps ``allows``, ``advance`` and ``fill_mask`` with
+    #: those checks at class creation (see ``__init_subclass__``; about 0.1 us a call).
+    validates_arguments: bool = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("validates_arguments", False):
+            return
+        for name, wrap in (("allows", _checked_token_call), ("advance", _checked_token_call),
+                           ("fill_mask", _checked_fill_mask)):
+            fn = cls.__dict__.get(name)
+            if fn is not None and not getattr(fn, "__isabstractmethod__", False) \
+                    and not getattr(fn, "_checked", False):
+                setattr(cls, name, wrap(fn))
 
     #: True when ``allows`` depends only on the output's bytes (byte-level constraints: regex,
     #: grammar, JSON Schema), so a token whose bytes extend a refused token's bytes is refused too;
@@ -297,3 +351,4 @@ def __getattr__(name: str):
         from .completable import Completable
         return Completable
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+

@@ -364,9 +364,14 @@ def test_limits():
             m.advance(6)
     c2 = Grammar.from_cfg(long_cfg, limits=GrammarLimits(mask_time_budget_s=0.0)).compile(v)
     m2 = c2.matcher()
-    m2.advance(0)
+    with pytest.raises(LimitExceeded):  # the time budget fires on every path
+        m2.advance(0)
+    with pytest.raises(LimitExceeded):
+        m2.allows(6)  # crosses a lexeme boundary: fed through the parser
     with pytest.raises(LimitExceeded):
         m2.fill_mask(np.zeros((1, v.words), np.int32))
+    with pytest.raises(LimitExceeded):
+        Grammar.from_cfg(long_cfg, limits=GrammarLimits(parse_time_budget_s=0.0)).accepts("a b")
 
 
 # ----------------------------------------------------------------------------- generation

@@ -116,3 +116,15 @@ def test_env_var_enables_disk_cache(tmp_path):
     outs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                            timeout=300).stdout.split() for _ in range(2)]
     assert outs == [["0", "1"], ["1", "0"]]
+
+
+def test_serving_spec_hits_by_text_key(tmp_path):
+    from constrain.integrations.spec import compile_spec
+    vocab = _vocab()
+    cache = DiskCache(tmp_path)
+    spec = {"json_schema": {"type": "object", "properties": {"name": {"type": "integer"}}}}
+    first = compile_spec(spec, vocab, disk=cache)
+    second = compile_spec(spec, vocab, disk=cache)
+    assert (cache.hits, cache.misses) == (1, 1) and second.vocab is vocab
+    for ids in ([], [13], [13, 12], [13, 12, 14, 10]):
+        assert np.array_equal(_mask(first, ids), _mask(second, ids))

@@ -18,13 +18,13 @@ from constrain.schema import JsonSchema
 
 jsonschema = pytest.importorskip("jsonschema")
 
-KEYS = ("a", "b", "c")
+KEYS = ("a", "b", "c", "ca")
 VALUES = (1, True, "x")
 SUBS = ({}, {"type": "boolean"}, {"type": "integer"}, False, {"type": "string"})
 
 
 def _instances():
-    """Every object over KEYS (in KEYS order) with values from VALUES: 4^3 = 64."""
+    """Every object over KEYS (in KEYS order) with values from VALUES: 4^4 = 256."""
     for choice in itertools.product((None,) + VALUES, repeat=len(KEYS)):
         yield {k: v for k, v in zip(KEYS, choice) if v is not None}
 
@@ -38,8 +38,10 @@ def _member(rng: random.Random) -> dict:
         s["additionalProperties"] = rng.choice(SUBS)
     if rng.random() < 0.3:
         s["required"] = rng.sample(KEYS, rng.randint(1, 2))
-    if rng.random() < 0.2:
+    if rng.random() < 0.3:
         s["patternProperties"] = {"^c": rng.choice(SUBS)}
+        if rng.random() < 0.5:
+            s["patternProperties"]["[ab]"] = rng.choice(SUBS)
     return s
 
 
@@ -126,3 +128,62 @@ def test_dependencies_bruteforce():
         compiled += n >= 0
         accepting += n > 0
     assert compiled > 120 and accepting > 60, (compiled, accepting)
+
+
+def test_key_regions_match_python_re():
+    """Each region regex holds exactly the plain-ASCII keys matching that set of patterns."""
+    import re
+
+    from constrain.regex import parser as rxp
+    from constrain.schema.jsontext import _ANY_TREE
+    from constrain.schema.keysets import key_regions
+
+    pats = [("x-", r"x-"), ("^[a-z]+$", r"^[a-z]+$"), ("b1", r"b1")]
+    trees = [rxp.Concat((_ANY_TREE, rxp.parse("x-"), _ANY_TREE)), rxp.parse("[a-z]+"),
+             rxp.Concat((_ANY_TREE, rxp.parse("b1"), _ANY_TREE))]
+    names = ["foo", "x-bar", ""]
+    regions = key_regions(trees, names)
+    rng = random.Random(3)
+    for _ in range(5000):
+        key = "".join(rng.choice("abx-1fo ~") for _ in range(rng.randint(0, 7)))
+        hit = frozenset(i for i, (_, p) in enumerate(pats) if re.search(p, key))
+        for region, rx in regions.items():
+            assert bool(re.fullmatch(rx, key)) == (region == hit and key not in names), (key, region)
+
+
+ONEOF_POOL = [
+    {"type": "string", "pattern": "^a+$"}, {"type": "string", "pattern": "^b"}, {"type": "string", "pattern": "b$"},
+    {"type": "string", "format": "date"}, {"type": "string", "format": "ipv4"}, {"type": "string", "maxLength": 1},
+    {"type": "string", "minLength": 3}, {"enum": ["aa", "b", 1, None]}, {"const": "ab"},
+    {"type": "integer", "minimum": 0, "maximum": 5}, {"type": "number", "exclusiveMinimum": 5},
+    {"type": "number", "maximum": 0}, {"type": "null"}, {"type": ["string", "integer"]},
+    {"type": "object", "properties": {"k": {"const": 1}}, "required": ["k"]},
+    {"type": "object", "properties": {"k": {"const": 2}}, "required": ["k"]},
+    {"type": "object", "properties": {"j": {}}, "additionalProperties": False},
+    {"properties": {"a": {"type": "string"}}, "required": ["a"]}, {"properties": {"b": {}}, "required": ["b"]},
+    {"required": ["a", "j"]}, {"properties": {"a": {}, "j": {}}, "additionalProperties": False},
+]
+ONEOF_VALUES = ["", "a", "aa", "b", "ab", "ba", "bab", "2024-01-02", "1.2.3.4", "abc", 0, 3, 5, 5.5, 7, -1,
+                -0.5, None, True, {"k": 1}, {"k": 2}, {"j": 1}, {"k": 1, "j": 2}, {}, [], [1],
+                {"a": "x"}, {"b": 1}, {"a": "x", "b": 1}, {"a": 1}, {"a": "x", "j": 1}, {"j": 1, "a": "x"},
+                {"a": "x", "b": 2, "j": 3}]
+
+
+def test_oneof_disjointness_is_sound():
+    rng = random.Random(5)
+    compiled = 0
+    for _ in range(400):
+        schema = {"oneOf": rng.sample(ONEOF_POOL, rng.randint(2, 3))}
+        if rng.random() < 0.3:
+            schema["type"] = rng.choice(["string", "number", "object"])
+        try:
+            js = JsonSchema(schema)
+        except ConstraintError:
+            continue
+        compiled += 1
+        validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+        for value in ONEOF_VALUES:
+            text = json.dumps(value, separators=(",", ":"))
+            if js.accepts(text):
+                assert validator.is_valid(value), (schema, text)
+    assert compiled > 150, compiled

@@ -86,7 +86,7 @@ def test_accepts(schema, good, bad):
     ({"type": "array", "uniqueItems": True}, "uniqueItems", "/"),
     ({"properties": {"a": {"type": "object", "if": {"required": ["x"]}, "then": {}}}}, "if", "/properties/a"),
     ({"properties": {"s": {"type": "string", "pattern": "(?<=a)b"}}}, "pattern", "/properties/s"),
-    ({"type": "string", "format": "my-format"}, "format", "/"),
+    ({"type": "string", "format": "date", "pattern": "^2"}, "format", "/"),
     ({"oneOf": [{"type": "integer"}, {"minimum": 0}]}, "oneOf", "/"),
     ({"type": "number", "multipleOf": 0.3}, "multipleOf", "/"),
     ({"type": "string", "pattern": "^a+b+$", "maxLength": 3}, "maxLength", "/"),
@@ -99,6 +99,12 @@ def test_strict_refuses_and_lenient_warns(schema, keyword, pointer):
     assert keyword in str(ei.value) and pointer in str(ei.value)
     with pytest.warns(UserWarning):
         JsonSchema(schema, strict=False)
+
+
+def test_unknown_format_is_an_annotation():
+    with pytest.warns(UserWarning, match="annotation"):
+        js = JsonSchema({"type": "string", "format": "my-format", "maxLength": 3})
+    assert js.accepts('"abc"') and not js.accepts('"abcd"')
 
 
 @pytest.mark.parametrize("schema", [

@@ -166,6 +166,32 @@ class CompiledGrammar(Completable, CompiledConstraint):
     def matcher(self) -> "GrammarMatcher":
         return GrammarMatcher(self)
 
+    def fill_masks(self, matchers, bitmask, rows=None, *, threads: int = 1) -> None:
+        """Write each matcher's mask into ``bitmask`` rows ``rows`` (default 0..R-1); the matchers
+        must belong to this compiled grammar. ``bitmask``: int32 ``[*, words]`` numpy array or CPU
+        tensor. ``threads > 1`` spreads the rows over a thread pool: the compiled grammar's caches
+        are shared under a lock, masks on known signatures are row copies and the token-trie walks
+        run in numba without the GIL, but Earley closures run in Python and hold it, so rows that
+        miss the caches scale little today (see ``benchmarks/bench_grammar_threads.py``).
+        Raises as `GrammarMatcher.fill_mask` (the first error is re-raised)."""
+        bm = bitmask if type(bitmask) is np.ndarray else as_numpy_bitmask(bitmask)
+        ms = list(matchers)
+        for m in ms:
+            if not isinstance(m, GrammarMatcher) or m._c is not self:
+                raise TypeError("fill_masks takes matchers of this CompiledGrammar")
+        rr = list(range(len(ms))) if rows is None else [int(r) for r in rows]
+        if len(rr) != len(ms):
+            raise ValueError(f"{len(ms)} matchers but {len(rr)} rows")
+        if threads <= 1 or len(ms) < 2:
+            for m, r in zip(ms, rr):
+                m.fill_mask(bm, r)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(threads, len(ms))) as ex:
+            for f in [ex.submit(m.fill_mask, bm, r) for m, r in zip(ms, rr)]:
+                f.result()
+
     def _mask_of(self, chart: list, deadline: float) -> np.ndarray:
         """The (read-only, shared) mask row of ``chart``'s last position, EOS bits included:
         from the per-signature cache, else computed and cached."""

@@ -795,6 +795,9 @@ class Engine:
         root = self.root_walk(vocab, L, vc)
         row[:] = root.row
         if not root.groups:
+            if time.perf_counter() > deadline:
+                raise LimitExceeded("mask_time_budget_s", self.limits.mask_time_budget_s,
+                                    f"computing one mask at byte {len(chart) - 1}")
             return
         term_of = self._term_of_list
         n0 = len(chart)
@@ -891,7 +894,8 @@ class Engine:
                     S2 = self.close(pos + 1, [], [(t, pos) for t in terms], lk, after_word=aw,
                                     deadline=deadline)
                     if reads <= {pos}:  # S2 is a function of S's content, terms and aw only
-                        ctid = tm.intern(S2, n0)
+                        with self._lock:  # ids are handed out under the lock (threads)
+                            ctid = tm.intern(S2, n0)
                         if tid is not None and ctid is not None:
                             tm.next[(tid, terms, aw)] = ctid
                     else:

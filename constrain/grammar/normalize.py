@@ -264,6 +264,7 @@ class NormalForm:
     q0: np.ndarray
     q0w: np.ndarray
     word: np.ndarray
+    dfas: list = None  # per terminal (names order): its minimal byte DFA (transitions, accepting)
     ignore_terminal: int = -1  # id of the IGS star terminal, -1 when ignores are rules (or none)
     collapsed: tuple = ()  # nonterminals whose run rules became one lexeme
 
@@ -412,9 +413,11 @@ def _terminal_table(tnames: list, dfas: list, word: np.ndarray, limits):
     return trans, acc, term_of, q0, q0w
 
 
-def normal_form(cfg: CFG, limits=None) -> NormalForm:
+def normal_form(cfg: CFG, limits=None, dfas: dict | None = None, allow_empty: bool = False) -> NormalForm:
     """Normalise ``cfg`` (see the module docstring). ``limits``: a `GrammarLimits` (DFA state
-    bounds; ``compile_max_seconds`` is checked between terminals). Raises `InvalidSyntax` for undefined symbols, invalid terminals and an
+    bounds; ``compile_max_seconds`` is checked between terminals); ``dfas``: terminal name ->
+    DFA to use instead of building one from its pattern; ``allow_empty``: an empty language gives
+    a start without rules instead of an error. Raises `InvalidSyntax` for undefined symbols, invalid terminals and an
     empty language."""
     from ..regex.automata import RegexLimits
     from .engine import GrammarLimits
@@ -424,10 +427,11 @@ def normal_form(cfg: CFG, limits=None) -> NormalForm:
     terms = cfg.terminals
     rl = RegexLimits(max_dfa_states=limits.regex_max_dfa_states, max_seconds=limits.compile_max_seconds)
     used = sorted({s for r in cfg.rules for s in r.rhs if s in terms} | set(cfg.ignore))
+    given = dfas or {}
     dfas = {}
     deadline = time.perf_counter() + limits.compile_max_seconds
     for n in used:
-        dfas[n] = _terminal_dfa(n, terms[n], rl)
+        dfas[n] = given[n] if n in given else _terminal_dfa(n, terms[n], rl)
         if time.perf_counter() > deadline:
             raise LimitExceeded("compile_max_seconds", limits.compile_max_seconds,
                                 f"building the grammar's terminal DFAs (at {n!r})")
@@ -457,14 +461,16 @@ def normal_form(cfg: CFG, limits=None) -> NormalForm:
     is_term = dfas.__contains__
     # --- productive, reachable
     prod = productive_symbols(rules, is_term)
-    if START not in prod:
+    if START not in prod and not allow_empty:
         raise InvalidSyntax(f"the grammar's language is empty (start {cfg.start!r} derives no string)")
     rules = [r for r in rules if r[0] in prod and all(is_term(s) or s in prod for s in r[1])]
     reach = reachable_symbols(rules, START)
     rules = [r for r in rules if r[0] in reach]
+    if not rules:  # the empty language (allow_empty): the start alone
+        reach = {START}
     # --- numbering
     tnames = sorted(n for n in dfas if n in reach)
-    ntnames = list(dict.fromkeys(lhs for lhs, _ in rules))
+    ntnames = list(dict.fromkeys([START] + [lhs for lhs, _ in rules]))
     sid = {n: i for i, n in enumerate(tnames + ntnames)}
     dlist = [dfas[n] for n in tnames]
     trans, acc, term_of, q0, q0w = _terminal_table(tnames, dlist, word, limits)
@@ -474,6 +480,6 @@ def normal_form(cfg: CFG, limits=None) -> NormalForm:
     nullable = [i in nullable_set for i in range(len(sid))]
     return NormalForm(names=tnames + ntnames, n_terms=len(tnames), rules=num_rules,
                       start=sid[START], nullable=nullable, trans=trans, acc=acc, term_of=term_of,
-                      q0=q0, q0w=q0w, word=word,
+                      q0=q0, q0w=q0w, word=word, dfas=dlist,
                       ignore_terminal=sid.get(IGS, -1) if star is not None else -1,
                       collapsed=collapsed)

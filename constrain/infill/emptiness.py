@@ -44,7 +44,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from ..errors import InvalidSyntax, LimitExceeded
 from ..grammar.normalize import word_bytes
@@ -76,169 +75,7 @@ class InfillLimits:
     max_chart_bytes: int = 1 << 30
 
 
-_BITS = np.array([1 << i for i in range(64)], dtype=np.uint64)
-
-_FOUND, _EMPTY, _PAUSE, _LIMIT = 0, 1, 2, 3
-
-
-@njit(cache=True)
-def _grow(wl, need):
-    cap = wl.shape[0]
-    while cap < need:
-        cap *= 2
-    out = np.empty((cap, 5), dtype=np.int32)
-    out[: wl.shape[0]] = wl
-    return out
-
-
-@njit(cache=True, inline="always")
-def _append(wl, tail, a, b, c, d, e):
-    """Write the worklist row ``tail`` (growing the array when full); returns the array."""
-    if tail >= wl.shape[0]:
-        wl = _grow(wl, tail + 1)
-    wl[tail, 0] = a
-    wl[tail, 1] = b
-    wl[tail, 2] = c
-    wl[tail, 3] = d
-    wl[tail, 4] = e
-    return wl
-
-
-@njit(cache=True, inline="always")
-def _bit_index(low):
-    """Index of the single set bit of the uint64 ``low``."""
-    b = 0
-    y = low
-    while y > np.uint64(0xFFFF):
-        y >>= np.uint64(16)
-        b += 16
-    while y > np.uint64(1):
-        y >>= np.uint64(1)
-        b += 1
-    return b
-
-
-@njit(cache=True)
-def _seed(n, ptr, dst, lab, loop, trans, acc, asp, asu, q0s, tsyms, fw, bw, wl, tail, max_triples,
-          bits, visit, stk_s, stk_g):
-    """Push every terminal span (p, t, q) (non-empty words) as a seed. Returns (wl, tail, status)."""
-    stamp = 0
-    for ti in range(q0s.shape[0]):
-        g0 = q0s[ti]
-        t = tsyms[ti]
-        for p in range(n):
-            stamp += 1
-            top = 0
-            # expand (p, g0) without marking it: only non-empty words count
-            s = p
-            g = g0
-            while True:
-                if loop[s]:
-                    for k in range(asp[g], asp[g + 1]):
-                        g2 = asu[k]
-                        if visit[s, g2] != stamp:
-                            visit[s, g2] = stamp
-                            stk_s[top] = s
-                            stk_g[top] = g2
-                            top += 1
-                for e in range(ptr[s], ptr[s + 1]):
-                    d = dst[e]
-                    lb = lab[e]
-                    if lb == 256:
-                        for k in range(asp[g], asp[g + 1]):
-                            g2 = asu[k]
-                            if visit[d, g2] != stamp:
-                                visit[d, g2] = stamp
-                                stk_s[top] = d
-                                stk_g[top] = g2
-                                top += 1
-                    else:
-                        g2 = trans[g, lb]
-                        if g2 >= 0 and visit[d, g2] != stamp:
-                            visit[d, g2] = stamp
-                            stk_s[top] = d
-                            stk_g[top] = g2
-                            top += 1
-                if top == 0:
-                    break
-                top -= 1
-                s = stk_s[top]
-                g = stk_g[top]
-                if acc[g]:
-                    w = s >> 6
-                    if (fw[t, p, w] & bits[s & 63]) == 0:
-                        fw[t, p, w] |= bits[s & 63]
-                        bw[t, s, p >> 6] |= bits[p & 63]
-                        if tail >= max_triples:
-                            return wl, tail, 3
-                        wl = _append(wl, tail, p, t, s, -1, -1)
-                        tail += 1
-    return wl, tail, 1
-
-
-@njit(cache=True)
-def _run(W, fw, bw, wl, head, tail, max_steps, max_triples, bits,
-         u_ptr, u_a, l_ptr, l_a, l_c, r_ptr, r_a, r_b, S0, final):
-    """Process the worklist. Returns (wl, head, tail, status, found_index)."""
-    steps = 0
-    while head < tail:
-        if steps >= max_steps:
-            return wl, head, tail, 2, -1
-        steps += 1
-        p = wl[head, 0]
-        B = wl[head, 1]
-        q = wl[head, 2]
-        head += 1
-        # unit rules A -> B
-        for i in range(u_ptr[B], u_ptr[B + 1]):
-            A = u_a[i]
-            if (fw[A, p, q >> 6] & bits[q & 63]) == 0:
-                fw[A, p, q >> 6] |= bits[q & 63]
-                bw[A, q, p >> 6] |= bits[p & 63]
-                if tail >= max_triples:
-                    return wl, head, tail, 3, -1
-                wl = _append(wl, tail, p, A, q, B, -1)
-                tail += 1
-                if A == S0 and p == 0 and final[q]:
-                    return wl, head, tail, 0, tail - 1
-        # A -> B C with (q, C, r)
-        for i in range(l_ptr[B], l_ptr[B + 1]):
-            A = l_a[i]
-            C = l_c[i]
-            for w in range(q >> 6, W):
-                x = fw[C, q, w] & ~fw[A, p, w]
-                while x != 0:
-                    low = x & (~x + np.uint64(1))
-                    x ^= low
-                    r = w * 64 + _bit_index(low)
-                    fw[A, p, w] |= low
-                    bw[A, r, p >> 6] |= bits[p & 63]
-                    if tail >= max_triples:
-                        return wl, head, tail, 3, -1
-                    wl = _append(wl, tail, p, A, r, q, i)
-                    tail += 1
-                    if A == S0 and p == 0 and final[r]:
-                        return wl, head, tail, 0, tail - 1
-        # A -> C B with (r, C, p)
-        for i in range(r_ptr[B], r_ptr[B + 1]):
-            A = r_a[i]
-            C = r_b[i]
-            for w in range(0, (p >> 6) + 1):
-                x = bw[C, p, w] & ~bw[A, q, w]
-                while x != 0:
-                    low = x & (~x + np.uint64(1))
-                    x ^= low
-                    r = w * 64 + _bit_index(low)
-                    bw[A, q, w] |= low
-                    fw[A, r, q >> 6] |= bits[q & 63]
-                    if tail >= max_triples:
-                        return wl, head, tail, 3, -1
-                    wl = _append(wl, tail, r, A, q, p, -2 - i)
-                    tail += 1
-                    if A == S0 and r == 0 and final[q]:
-                        return wl, head, tail, 0, tail - 1
-    return wl, head, tail, 1, -1
-
+from ..native.emptiness_kernels import _BITS, _EMPTY, _FOUND, _LIMIT, _PAUSE, _run, _seed  # noqa: E402,F401
 
 @dataclass
 class CheckResult:
@@ -266,42 +103,17 @@ class InfillGrammar:
     def __init__(self, cfg: CFG, dfas: dict | None = None, limits: InfillLimits | None = None):
         self.cfg = cfg
         self.limits = limits or InfillLimits()
-        terms = dict(cfg.terminals)
-        rules = [(r.lhs, tuple(r.rhs)) for r in cfg.rules]
-        used = {s for _, rhs in rules for s in rhs if s in terms} | set(cfg.ignore)
-        dfas = dict(dfas or {})
-        for name in sorted(used):
-            if name not in dfas:
-                from ..regex.api import regex_dfa
+        # --- 1. the one normal form: ignore runs compiled in (`_W_t -> IGS t`, `S' -> start IGS`,
+        # IGS one star terminal where exact), runs of closed terminals collapsed, pruned
+        from ..grammar.normalize import normal_form
 
-                t = terms[name]
-                try:
-                    dfas[name] = regex_dfa(t.pattern, t.flags)
-                except InvalidSyntax as e:
-                    raise InvalidSyntax(f"terminal {name!r}: {e}") from e
-        tnames = sorted(used)
-        # --- 1. ignore terminals compiled into the grammar
-        start = cfg.start
-        if cfg.ignore:
-            igs = "<IGS>"
-            new = [(igs, ())] + [(igs, (igs, i)) for i in cfg.ignore]
-            wrapped = set()
-            for lhs, rhs in rules:
-                out = []
-                for s in rhs:
-                    if s in terms:
-                        out.append(f"<W:{s}>")
-                        wrapped.add(s)
-                    else:
-                        out.append(s)
-                new.append((lhs, tuple(out)))
-            for s in sorted(wrapped):
-                new.append((f"<W:{s}>", (s, igs)))
-            new.append(("<S'>", (igs, start)))
-            rules = new
-        else:
-            rules = rules + [("<S'>", (start,))]
-        start = "<S'>"
+        nf = normal_form(cfg, dfas=dfas, allow_empty=True)
+        names = nf.names
+        tnames = names[:nf.n_terms]
+        terms = {t: cfg.terminals.get(t) for t in tnames}
+        dfas = dict(zip(tnames, nf.dfas))
+        rules = [(names[a], tuple(names[s] for s in rhs)) for a, rhs in nf.rules]
+        start = names[nf.start]
         tnullable = {t: bool(dfas[t].accepting[0]) for t in tnames}
         tnonempty = {t: bool((dfas[t].transitions >= 0).any()) for t in tnames}
         # --- 2. generating / reachable, binarise, eliminate ε
@@ -592,26 +404,12 @@ def _split_word_boundaries(rules, start, terms, dfas, word_chars):
 
 
 def _prune(rules, start, term_ok):
-    """Rules whose symbols are all generating and reachable from ``start``."""
-    gen = set()
-    changed = True
-    while changed:
-        changed = False
-        for lhs, rhs in rules:
-            if lhs not in gen and all((s in gen) or term_ok(s) for s in rhs):
-                gen.add(lhs)
-                changed = True
+    """Rules whose symbols are all generating and reachable from ``start`` (linear)."""
+    from ..grammar.normalize import productive_symbols, reachable_symbols
+
+    gen = productive_symbols(rules, term_ok)
     rules = [(l, r) for l, r in rules if l in gen and all((s in gen) or term_ok(s) for s in r)]
-    reach = {start}
-    changed = True
-    while changed:
-        changed = False
-        for lhs, rhs in rules:
-            if lhs in reach:
-                for s in rhs:
-                    if s not in reach:
-                        reach.add(s)
-                        changed = True
+    reach = reachable_symbols(rules, start)
     return [(l, r) for l, r in rules if l in reach]
 
 

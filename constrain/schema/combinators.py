@@ -3,12 +3,11 @@ only when the branches are provably disjoint or made so), ``not``."""
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from fractions import Fraction
 
-from .common import _KNOWN, _META, _ONEOF_REQUIRED_MAX, _json_eq, _json_type, _norm_items, _ptr_join
+from .common import _KNOWN, _META, _json_eq, _json_type, _norm_items, _ptr_join
 
 
 _UNSAT = object()  # merge_keyword: the two values exclude each other
@@ -66,9 +65,15 @@ class CombinatorsMixin:
                 if not exact:
                     return None
                 branches = exact
-            elif not self.disjoint(branches, base, ptr):
-                self.unsupported("oneOf", ptr, "branches are not provably disjoint "
-                                 "(use anyOf, or strict=False to treat oneOf as anyOf)")
+            elif not self.disjoint(branches, base, ptr, rest):
+                split = self.oneof_branches(branches, rest, base, ptr)
+                if split is None:
+                    self.unsupported("oneOf", ptr, "branches are not provably disjoint "
+                                     "(use anyOf, or strict=False to treat oneOf as anyOf)")
+                elif not split:
+                    return None
+                else:
+                    branches = split
         syms = []
         for i, b in enumerate(branches):
             bp = _ptr_join(ptr, k, i)
@@ -92,8 +97,7 @@ class CombinatorsMixin:
     # -- not ----------------------------------------------------------------------------------------
     def apply_not(self, s, ptr, base):
         n = s.pop("not")
-        if n is False or (isinstance(n, dict) and not any(k in _KNOWN for k in n)
-                          and n is not True and n != {} and False):
+        if n is False:
             return s
         if n is True or n == {}:
             return None
@@ -141,101 +145,15 @@ class CombinatorsMixin:
                 if not rem and not s.get("_extra_enum"):
                     return None
                 return s
-            if keys == {"required"} and n["required"]:
-                # not required: some of the listed keys absent; exact when one key
-                req = n["required"]
-                if len(req) == 1:
-                    s.setdefault("_forbidden", []).append(req[0])
-                    return s
+            if keys == {"required"} and n["required"] and isinstance(n["required"], list):
+                # not required: some listed key is absent (objects); other types pass
+                keys_ = list(dict.fromkeys(n["required"]))
+                if len(keys_) == 1:
+                    return {**s, "_forbidden": list(s.get("_forbidden", [])) + keys_}
+                return {**s, "anyOf": [{"_forbidden": [k]} for k in keys_]}
         self.unsupported("not", ptr, "only 'not' of a type, an enum/const over null/boolean, "
-                                     "or one required key is compiled")
+                                     "or required keys is compiled")
         return s
-
-    # -- oneOf disjointness ---------------------------------------------------------------------------
-    def oneof_required(self, branches, base, ptr) -> list | None:
-        """``oneOf`` whose branches only require keys, as exact disjoint object branches: branch
-        i holds and every other branch j fails, i.e. some key of ``R_j - R_i`` is absent (one
-        branch per choice of the absent keys, at most `_ONEOF_REQUIRED_MAX`). None when the
-        branches are not all of that form (or would need too many branches)."""
-        reqs = []
-        for b in branches:
-            b = self.deref(b, base)
-            if not isinstance(b, dict) or {k for k in b if k in _KNOWN} != {"required"} \
-                    or not isinstance(b["required"], list) \
-                    or not all(isinstance(x, str) for x in b["required"]):
-                return None
-            reqs.append(set(b["required"]))
-        out = []
-        for i, ri in enumerate(reqs):
-            choices = [sorted(rj - ri) for j, rj in enumerate(reqs) if j != i]
-            if any(not c for c in choices):
-                continue  # another branch holds whenever this one does
-            combos = 1
-            for c in choices:
-                combos *= len(c)
-            if len(out) + combos > _ONEOF_REQUIRED_MAX:
-                return None
-            for absent in itertools.product(*choices):
-                out.append({"type": "object", "required": sorted(ri), "_forbidden": sorted(set(absent))})
-        return out
-
-    def disjoint(self, branches, base, ptr) -> bool:
-        infos = []
-        for b in branches:
-            b = self.deref(b, base)
-            if b is False:
-                infos.append(("none",))
-                continue
-            if not isinstance(b, dict):
-                return False
-            types = set(self.types_of(b, ptr)) if ("type" in b or "const" in b or "enum" in b) else None
-            if types is not None and "number" in types:
-                types.add("integer")
-            vals = None
-            if "const" in b:
-                vals = [b["const"]]
-            elif "enum" in b:
-                vals = list(b["enum"])
-            props = b.get("properties", {}) if isinstance(b.get("properties"), dict) else {}
-            req = set(b.get("required", [])) if isinstance(b.get("required"), list) else set()
-            discr = {}
-            for k, v in props.items():
-                v = self.deref(v, base)
-                if isinstance(v, dict) and ("const" in v or "enum" in v) and k in req:
-                    discr[k] = [v["const"]] if "const" in v else list(v["enum"])
-            closed = b.get("additionalProperties") is False and not b.get("patternProperties")
-            infos.append((types, vals, discr, req, set(props), closed))
-        for i in range(len(infos)):
-            for j in range(i + 1, len(infos)):
-                a, c = infos[i], infos[j]
-                if a[0] == "none" or c[0] == "none":
-                    continue
-                if not self._disjoint2(a, c):
-                    return False
-        return True
-
-    @staticmethod
-    def _disjoint2(a, b) -> bool:
-        ta, va, da, ra, pa, ca = a
-        tb, vb, db, rb, pb, cb = b
-        if ta is not None and tb is not None and not (ta & tb):
-            return True
-        if va is not None and vb is not None and not any(_json_eq(x, y) for x in va for y in vb):
-            return True
-        if va is not None and tb is not None and not any(_json_type(x) in tb for x in va):
-            return True
-        if vb is not None and ta is not None and not any(_json_type(x) in ta for x in vb):
-            return True
-        objs_only = (ta is not None and ta <= {"object"}) or (tb is not None and tb <= {"object"})
-        if objs_only:
-            for k in set(da) & set(db):
-                if not any(_json_eq(x, y) for x in da[k] for y in db[k]):
-                    return True
-            if ca and (rb - pa):
-                return True
-            if cb and (ra - pb):
-                return True
-        return False
 
     # -- allOf merge ---------------------------------------------------------------------------------
     def merge_allof(self, s, ptr, base):

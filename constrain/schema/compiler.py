@@ -27,6 +27,7 @@ from .arrays import ArraysMixin
 from .combinators import CombinatorsMixin
 from .counting import CountingMixin
 from .numbers import NumbersMixin
+from .oneof import OneOfMixin
 from .objects import ObjectsMixin
 from .refs import RefsMixin
 from .strings import StringsMixin
@@ -49,8 +50,8 @@ WHITESPACE_PRETTY = r"(?:\n[ \t]{0,40}|[ ]?)"
 # ------------------------------------------------------------------ the compiler
 
 
-class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, ValuesMixin, NumbersMixin, StringsMixin, ArraysMixin,
-                ObjectsMixin):
+class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMixin, NumbersMixin,
+                StringsMixin, ArraysMixin, ObjectsMixin):
     """One compilation: the IR being built (rules, interned terminals) and the dispatch from a
     schema to a grammar symbol. Each keyword family lives in its mixin's module."""
 
@@ -243,6 +244,8 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, ValuesMixin, Numbers
             s = self.apply_not(s, ptr, base)
             if s is None:
                 return None
+            if "anyOf" in s:  # not(required: [a, b]) = a absent or b absent
+                return self.alternatives(s, "anyOf", ptr, base)
         if "if" in s:
             branch = self.apply_if(s, ptr)
             if branch is not None:

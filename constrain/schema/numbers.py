@@ -292,15 +292,10 @@ class NumbersMixin:
             self.unsupported("multipleOf", ptr, f"modulus {m} > {_MOD_MAX} with unbounded range")
             return self.rx(_int_range(lo, hi) or _INTEGER)
         # residue automaton over digits as right-linear rules; bounds: sign only
-        if (lo is not None and lo > 1) or (hi is not None and hi < -1) or \
-                (lo is not None and lo < 0 and hi is not None) or \
-                (hi is not None and hi > 0 and hi is not None and lo is None and hi < 10 ** 18 and hi != 0 and False):
-            pass
         allow_pos = hi is None or hi > 0
         allow_neg = lo is None or lo < 0
         allow_zero = (lo is None or lo <= 0) and (hi is None or hi >= 0)
-        bounded = (lo is not None and lo not in (0, 1) and lo > -1) or (hi is not None and hi not in (0, -1) and hi < 1) \
-            or (lo is not None and lo < 0) or (hi is not None and hi > 0)
+        bounded = (lo is not None and lo not in (0, 1)) or (hi is not None and hi not in (0, -1))
         if bounded:
             self.unsupported("multipleOf", ptr, "multipleOf with bounds other than a sign, over a large range")
         R = [self.nt("mod") for _ in range(m)]

@@ -11,6 +11,7 @@ from ..regex import parser as rxp
 from ..regex.automata import build_dfa, same_language
 from .errors import SchemaLimitExceeded
 from .common import _ANY_ORDER_REQUIRED_MAX, _KNOWN, _json_eq, _ptr_join
+from .keysets import TooLarge, key_regions
 from .jsontext import _ANY_DFA, _ANY_TREE, _not_keys_pattern, _tree_json, _tree_len
 
 
@@ -192,33 +193,61 @@ class ObjectsMixin:
         return [] if body is None else [(self.rx(f'"{body}"' + self.colon), v)]
 
     def pattern_members(self, pprops, addl, names, forbidden, pn_tree, ptr, base) -> list:
-        if len(pprops) > 1:
-            pats = list(pprops)
-            if any(not _json_eq(pprops[pats[0]], pprops[p]) for p in pats[1:]):
-                self.unsupported("patternProperties", ptr, "several patterns with different schemas "
-                                 "(a key may match more than one)")
+        """Extra members whose keys match a pattern (and, with ``additionalProperties``, those
+        matching none): one pattern schema for all, or one region per set of matched patterns
+        (`key_regions`, plain-ASCII keys) when schemas differ or additional keys are allowed."""
+        same = all(_json_eq(pprops[p], next(iter(pprops.values()))) for p in pprops)
         if pn_tree is None and self.keys_universal(pprops, ptr):
+            if not same:
+                return self.region_members(pprops, False, names | forbidden, ptr, base)
             # every key matches a pattern: additionalProperties never applies, and the declared
             # keys (whose schemas were merged with the pattern's) are excluded
             pat, psub = next(iter(pprops.items()))
             v = self.gen(psub, _ptr_join(ptr, "patternProperties", pat), base)
             return [] if v is None else [(self.rx(_not_keys_pattern(sorted(names | forbidden)) + self.colon), v)]
-        extras = []
+        if pn_tree is not None:
+            self.unsupported("propertyNames", ptr, "together with patternProperties")
+        if not same or any(re.search(p, n) for p in pprops for n in names | forbidden):
+            return self.region_members(pprops, addl, names | forbidden, ptr, base)
+        # keys matching a pattern: exact over all of Unicode; keys matching none: a region
+        extras = [] if addl is False else self.region_members(pprops, addl, names | forbidden, ptr, base,
+                                                              only_unmatched=True)
         for pat, psub in pprops.items():
             pp = _ptr_join(ptr, "patternProperties", pat)
-            if any(re.search(pat, n) for n in names):
-                self.unsupported("patternProperties", pp, "a declared property matches the pattern")
-                continue
-            if pn_tree is not None:
-                self.unsupported("propertyNames", ptr, "together with patternProperties")
             tree = self.search_tree(pat, pp)
             body = None if tree is None else _tree_json(tree)
             v = None if body is None else self.gen(psub, pp, base)
             if v is not None:
                 extras.append((self.rx(f'"{body}"' + self.colon), v))
-        if addl is not False:
-            self.unsupported("additionalProperties", ptr, "together with patternProperties "
-                             "(keys would have to avoid every pattern)")
+        return extras
+
+    def region_members(self, pprops, addl, excluded: set, ptr, base, only_unmatched: bool = False) -> list:
+        """One extra member per region of keys matching exactly a set of patterns (value: all
+        their schemas) or none (value: ``addl``, skipped when False); declared and forbidden
+        keys ``excluded``. Refused (`unsupported`) when the regions are too large to express."""
+        pats = list(pprops)
+        trees = [self.search_tree(p, _ptr_join(ptr, "patternProperties", p)) for p in pats]
+        if any(t is None for t in trees):
+            return []
+        try:
+            regions = key_regions(trees, sorted(excluded))
+        except TooLarge as e:
+            self.unsupported("patternProperties", ptr, f"key regions too large to express ({e})")
+            return []
+        extras = []
+        for hit, key_rx in sorted(regions.items(), key=lambda kv: sorted(kv[0])):
+            if hit and only_unmatched:
+                continue
+            if hit:
+                sub = {"allOf": [pprops[pats[k]] for k in sorted(hit)]}
+                sp = _ptr_join(ptr, "patternProperties", pats[min(hit)])
+            elif addl is False:
+                continue
+            else:
+                sub, sp = addl, _ptr_join(ptr, "additionalProperties")
+            v = self.gen(sub, sp, base)
+            if v is not None:
+                extras.append((self.rx(f'"{key_rx}"' + self.colon), v))
         return extras
 
     def keys_universal(self, pprops: dict, ptr: str) -> bool:

@@ -9,7 +9,7 @@ from ..errors import InvalidSyntax, UnsupportedFeature
 from .errors import UnsupportedKeyword
 from ..regex import parser as rxp
 from .common import _CHUNK, _REGEX_STRING_MAX
-from .formats import format_pattern
+from .formats import UNCHECKED_FORMATS, format_pattern
 from .jsontext import _ANY_TREE, _STRING, _UNIT, _clip_len, _tree_json, _tree_len
 
 _NOT_ECMA = re.compile(r"(?<!\\)(?:\\\\)*(?:\\[aAZzQEeGhHK]|\(\?[aiLmsux]+[:)]|\(\?P|\(\?#)")
@@ -99,8 +99,13 @@ class StringsMixin:
                 self.unsupported("format", ptr, f"format {fmt!r} together with a pattern")
             else:
                 tree = ftree
-        elif fmt is not None and isinstance(fmt, str):
-            self.unsupported("format", ptr, f"unknown format {fmt!r}")
+        elif fmt in UNCHECKED_FORMATS:
+            self.unsupported("format", ptr, f"format {fmt!r} is not checked")
+        elif isinstance(fmt, str):  # not a format of any draft: an annotation (the spec's rule)
+            warnings.warn(f"unknown format {fmt!r} at {ptr or '/'} is an annotation only: not enforced",
+                          UserWarning, stacklevel=4)
+        elif fmt is not None:
+            raise self.invalid("format must be a string", ptr)
         return tree
 
     def search_tree(self, pat: str, ptr: str):
