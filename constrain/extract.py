@@ -100,7 +100,7 @@ def _one(model, tokenizer, text, constraint, instructions, method, max_new_token
 
     lm = HFModel(model, tokenizer, _messages(text, constraint.schema, instructions),
                  temperature=temperature)
-    res = sample(lm, constraint, method=method, n_particles=n_particles, max_tokens=max_new_tokens,
+    res = sample(lm, constraint, method=method, n_particles=n_particles, max_new_tokens=max_new_tokens,
                  seed=seed)
     best = None
     for i, fin in enumerate(res.finished):

@@ -175,14 +175,34 @@ class Tagged(GrammarConstraint):
             pos = found[1]
 
     def _match_tag(self, text: str, start: int):
+        """The first (shortest) body of a tag at ``start`` that the body constraint accepts and
+        that is followed by the tag's end; (TagMatch, offset after the end) or None."""
         for k, t in enumerate(self.tags):
             if not text.startswith(t.begin, start):
                 continue
             b0 = start + len(t.begin)
-            ends = range(b0, len(text) + 1)
-            for e in ends:
-                if t.end and not text.startswith(t.end, e):
-                    continue
-                if accepts(t.body, text[b0:e]):
+            for e in _body_ends(t.body, text, b0):
+                if not t.end or text.startswith(t.end, e):
                     return TagMatch(k, t, text[b0:e]), e + len(t.end)
         return None
+
+
+def _body_ends(body, text: str, b0: int):
+    """Offsets ``e >= b0`` (increasing) where ``text[b0:e]`` is in the body's language. A grammar
+    body is run once over the bytes (stopping where it dies): linear, not one parse per offset."""
+    engine = getattr(getattr(body, "grammar", body), "engine", None)
+    if engine is None or not hasattr(engine, "feed"):
+        for e in range(b0, len(text) + 1):
+            if accepts(body, text[b0:e]):
+                yield e
+        return
+    chart = [engine.initial()]
+    if chart[-1].accept:
+        yield b0
+    for e in range(b0, len(text)):
+        out = engine.feed(chart, text[e].encode())
+        if out is None:
+            return
+        chart.extend(out)
+        if chart[-1].accept:
+            yield e + 1

@@ -1,6 +1,6 @@
 """User-facing sampling API: `sample` (any LM behind the protocol) and `generate` (transformers).
 
->>> res = sample(lm, Regex(r"\\d{3}-\\d{4}"), method="smc", n_particles=5, max_tokens=16, seed=0)
+>>> res = sample(lm, Regex(r"\\d{3}-\\d{4}"), method="smc", n_particles=5, max_new_tokens=16, seed=0)
 >>> best = max(res.posterior, key=res.posterior.get)     # bytes of the most probable output
 """
 
@@ -237,9 +237,10 @@ def _compile(constraint, vocab):
 
 
 def sample(lm, constraint, *, method: str = "lcd", n_particles: int = 1,
-           ess_threshold: float = 0.5, max_tokens: int = 256, seed=None,
+           ess_threshold: float = 0.5, max_new_tokens: int = 256, seed=None,
            estimator: str = "auto", max_accepts: int = 2, max_rejects: float = math.inf,
-           resampling: str = "stratified", on_error: str = "raise") -> SampleResult:
+           resampling: str = "stratified", on_error: str = "raise",
+           max_tokens: int | None = None) -> SampleResult:
     """Sample outputs of ``lm`` that satisfy ``constraint``.
 
     Parameters
@@ -257,8 +258,9 @@ def sample(lm, constraint, *, method: str = "lcd", n_particles: int = 1,
         Particles (SMC) or independent samples (LCD, AWRS); they share one batched forward a step.
     ess_threshold : float
         SMC resamples when ``ESS < ess_threshold * n_particles``.
-    max_tokens : int
+    max_new_tokens : int
         Token budget per output, EOS included; the last step forces EOS (exact weight for SMC).
+        The same name as `generate` and Hugging Face ``generate``.
     seed : int | numpy.random.Generator | None
     estimator, max_accepts, max_rejects
         AWRS weight estimator for SMC (see `constrain.sampling.awrs`); default: the selection rule.
@@ -267,6 +269,8 @@ def sample(lm, constraint, *, method: str = "lcd", n_particles: int = 1,
         What a matcher exception (a limit, the mask time budget) does: propagate (default), or
         end that particle (weight ``-inf``, one ``RuntimeWarning`` per failed particle) and
         report it in ``outcomes``.
+    max_tokens : int, optional
+        The former name of ``max_new_tokens``, still accepted (give one of the two).
 
     Returns
     -------
@@ -285,6 +289,14 @@ def sample(lm, constraint, *, method: str = "lcd", n_particles: int = 1,
     ``1/z`` plus one for the weight, ``z`` the allowed mass; rejections implied by a rejected byte
     prefix are not asked, see `constrain.sampling.awrs`).
     """
+    if max_tokens is not None:
+        if max_new_tokens != 256 and max_new_tokens != max_tokens:
+            raise TypeError("give max_new_tokens or its former name max_tokens, not both")
+        max_new_tokens = max_tokens
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)) \
+            or max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
+    max_tokens = int(max_new_tokens)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     compiled = _compile(constraint, lm.vocab)
     if check_on_error(on_error) == "eos":
@@ -354,7 +366,7 @@ def generate(model, tokenizer, prompt, constraint, *, method: str = "smc", n_par
     constraint
         As for `sample` (a spec, a compiled constraint, or None).
     method, n_particles, max_new_tokens, seed, ess_threshold
-        As for `sample` (``max_new_tokens`` is ``max_tokens``).
+        As for `sample`.
     temperature : float
     return_all : bool
         Return ``[(text, weight), ...]`` for every distinct finished output, by decreasing weight,
@@ -377,7 +389,7 @@ def generate(model, tokenizer, prompt, constraint, *, method: str = "smc", n_par
 
     lm = HFModel(model, tokenizer, prompt, temperature=temperature, chat=chat, system=system)
     res = sample(lm, constraint, method=method, n_particles=n_particles,
-                 max_tokens=max_new_tokens, seed=seed, ess_threshold=ess_threshold,
+                 max_new_tokens=max_new_tokens, seed=seed, ess_threshold=ess_threshold,
                  on_error=on_error)
     items = sorted(res.posterior.items(), key=lambda kv: -kv[1])
     if return_outcome:
