@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import transformers
 
-from .bitmask import apply_mask
+from .bitmask import apply_mask, set_token_bits
 from .errors import TokenRejected
 from .outcome import COMPLETE, FAILED, TRUNCATED, DeadEnd, Outcome, check_on_error, warn_failure
 from .vocab import vocabulary_for
@@ -295,8 +295,6 @@ class LogitsProcessor(transformers.LogitsProcessor):
 
     @staticmethod
     def _allow(buf: np.ndarray, row: int, ids: np.ndarray, vsize: int) -> None:
-        words = buf.shape[1]
-        ubuf = buf.view(np.uint32)
-        for t in ids.tolist():
-            if 0 <= t < vsize and (t >> 5) < words:
-                ubuf[row, t >> 5] |= np.uint32(1 << (t & 31))
+        ids = np.asarray(ids, dtype=np.int64)
+        ids = ids[(ids >= 0) & (ids < min(vsize, 32 * buf.shape[1]))]
+        set_token_bits(buf[row], ids)
