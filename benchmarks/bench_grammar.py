@@ -349,7 +349,7 @@ def _advance(eng, m, t) -> bool:
     return bool(m.accept_token(t))
 
 
-def main(argv=None) -> int:
+def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vocab", nargs="+", default=["smollm2"])
     ap.add_argument("--n", type=int, default=20, help="documents / queries per grammar")
@@ -429,8 +429,8 @@ def main(argv=None) -> int:
     with open(a.out, "w") as f:
         json.dump(all_res, f, indent=1, default=str)
     print(f"\nwrote {a.out}")
-    return 0
+    return all_res
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -150,14 +150,14 @@ STRING: /"[abc]*"/
                 sentences=len(sents), **res)
 
 
-def main():
+def main(argv=None) -> dict:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--train-seconds", type=float, default=40.0)
     ap.add_argument("--samples", type=int, default=40)
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--skip-checks", action="store_true", help="only the diffusion part")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     rng = random.Random(0)
     ks, Ls = ([1, 4, 8], [16, 64]) if a.quick else ([1, 2, 4, 8, 16], [16, 32, 64])
     json_g = Grammar.load("json")
@@ -184,6 +184,10 @@ def main():
               f"{r['check_ms_per_step']:.2f} | {r['s_per_sample']:.3f} |")
     ratio = d["constrained"]["s_per_sample"] / d["unconstrained"]["s_per_sample"]
     print(f"\nconstrained / unconstrained time: {ratio:.2f}x")
+    keys = ("grammar", "pieces", "bytes_per_piece", "kind", "p50_ms", "p90_ms", "max_ms", "completable",
+            "triples_p50")
+    return {"checks": [dict(zip(keys, r)) for r in rows], "diffusion": d,
+            "constrained_over_unconstrained_time": ratio}
 
 
 if __name__ == "__main__":

@@ -509,7 +509,7 @@ def print_tables(results: list, gpu: bool) -> None:
                   f"| {fmt_pair(g['step_launch_us'])} |")
 
 
-def main() -> None:
+def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", nargs="+", type=float, default=[1e5, 1e6])
     ap.add_argument("--max-items", type=float, default=float("inf"), help="skip sizes above this")
@@ -526,7 +526,7 @@ def main() -> None:
     ap.add_argument("--append", action="store_true",
                     help="keep the other sizes' results already in --out (same sizes are replaced)")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "items.json"))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     from constrain.native import triton_items
     args.gpu = (not args.no_gpu) and triton_items.available()
     sizes = [int(s) for s in args.sizes if s <= args.max_items]
@@ -553,6 +553,7 @@ def main() -> None:
         out.write_text(json.dumps({"meta": meta, "results": results}, indent=1, default=str))
     print_tables(sorted(results, key=lambda r: r["items"]), args.gpu)
     print(f"\nwrote {out}")
+    return {"meta": meta, "results": results}
 
 
 if __name__ == "__main__":

@@ -193,7 +193,7 @@ def compare_masks(ours: dict, peer: dict, vocab_size: int, ignore: set[int], spe
 
 
 # ----------------------------------------------------------------------------- driver
-def main(argv=None) -> int:
+def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vocab", nargs="+", default=["smollm2", "gemma3"])
     ap.add_argument("--regex", nargs="+", default=None, help="names (default: all)")
@@ -371,8 +371,8 @@ def main(argv=None) -> int:
     with open(path, "w") as f:
         json.dump(out, f, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o))
     print(f"\nraw results: {path}")
-    return 0
+    return out
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

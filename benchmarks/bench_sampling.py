@@ -402,7 +402,7 @@ def write_plots(out: dict) -> None:
 
 
 # ----------------------------------------------------------------------------- main
-def main(argv=None):
+def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--part", choices=["speed", "spider", "all"], default="all")
     ap.add_argument("--regex", nargs="*", help=f"subset of {list(REGEX_TASKS)} (none: no regex rows)")
@@ -432,6 +432,7 @@ def main(argv=None):
     if args.json:
         args.json.write_text(json.dumps(out, indent=1, default=str))
     write_plots(out)
+    return out
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ SCHEMA = {"type": "object", "properties": {
     "required": ["name", "age", "city", "tags"], "additionalProperties": False}
 
 
-def bench_cache() -> None:
+def bench_cache() -> dict:
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
     import constrain as cn
     from constrain.cache import DiskCache
@@ -80,9 +80,11 @@ def bench_cache() -> None:
           f"| {runs[1]['seconds'] / runs[0]['seconds']:.3f} (speed-up {runs[0]['seconds'] / runs[1]['seconds']:.1f}x) |")
     print(f"| first mask after the miss / after the hit | {runs[0]['first_mask']:.4f} / "
           f"{runs[1]['first_mask']:.4f} | |")
+    return {"compile_s": compile_s, "pickle_load_s": load_s, "pickle_bytes": len(blob),
+            "disk_miss": runs[0], "disk_hit": runs[1], "disk_entry_bytes": size}
 
 
-def bench_vllm(batches: list[int], model: str, max_tokens: int) -> None:
+def bench_vllm(batches: list[int], model: str, max_tokens: int) -> list[dict]:
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from vllm import LLM, SamplingParams
@@ -105,6 +107,7 @@ def bench_vllm(batches: list[int], model: str, max_tokens: int) -> None:
     print("| batch | mode | output tokens | seconds | tok/s | vs unconstrained twins |")
     print("| --- | --- | --- | --- | --- | --- |")
     import jsonschema
+    rows = []
     for b in batches:
         cons = [SamplingParams(temperature=0.8, seed=k, max_tokens=max_tokens, extra_args={"constrain": spec})
                 for k in range(b)]
@@ -128,6 +131,9 @@ def bench_vllm(batches: list[int], model: str, max_tokens: int) -> None:
         print(f"| {b} | unconstrained twins of xgrammar's | {n_x} | {dt_ux:.2f} | {n_x / dt_ux:.1f} | 1 |")
         print(f"| {b} | vLLM xgrammar (valid {valid_x}/{b}) | {n_x} | {dt_x:.2f} | {n_x / dt_x:.1f} | {dt_ux / dt_x:.3f} |")
         sys.stdout.flush()
+        rows.append({"batch": b, "constrain": {"tokens": n_c, "seconds": dt_c, "valid": valid, "twins_seconds": dt_u},
+                     "xgrammar": {"tokens": n_x, "seconds": dt_x, "valid": valid_x, "twins_seconds": dt_ux}})
+    return rows
 
 
 def _valid(text: str, jsonschema) -> bool:
@@ -138,17 +144,16 @@ def _valid(text: str, jsonschema) -> bool:
         return False
 
 
-def main() -> None:
+def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("part", choices=["cache", "vllm"])
     ap.add_argument("--batch", type=int, nargs="+", default=[12, 32])
     ap.add_argument("--max-tokens", type=int, default=80)
     ap.add_argument("--model", default="/opt/constrain-vllm-venv/models/smollm2-135m-instruct")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.part == "cache":
-        bench_cache()
-    else:
-        bench_vllm(args.batch, args.model, args.max_tokens)
+        return {"cache": bench_cache()}
+    return {"vllm": bench_vllm(args.batch, args.model, args.max_tokens)}
 
 
 if __name__ == "__main__":
