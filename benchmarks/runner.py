@@ -31,7 +31,8 @@ VLLM_PYTHON = Path("/opt/constrain-vllm-venv/bin/python")
 @dataclasses.dataclass(frozen=True)
 class Suite:
     """One runnable suite: ``module.main(argv)``; ``out_flag``: the flag naming the file the
-    script writes its raw results to (None when ``main`` returns them)."""
+    script writes its raw results to: the runner points it at a temporary file (so that no script
+    writes into the results folder itself) and reads it back when ``main`` returns no dict."""
 
     name: str
     module: str
@@ -43,7 +44,7 @@ class Suite:
 
 SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite("regex", "bench_regex", "Regex token masks",
-          ("--vocab", "smollm2", "gemma3"), ("--quick",), None),
+          ("--vocab", "smollm2", "gemma3"), ("--quick",), "--out"),
     Suite("json-schema", "bench_jsonschema", "JSON Schema (JSONSchemaBench, random walks)",
           ("--limit", "20", "--walks", "2"),
           ("--limit", "2", "--walks", "1", "--max-tokens", "60", "--subsets", "Github_easy", "Glaiveai2K"),
@@ -52,14 +53,14 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
           ("--limit", "6", "--gen-limit", "2", "--mask-cases", "40"),
           ("--limit", "2", "--gen-limit", "1", "--max-tokens", "24", "--mask-cases", "6",
            "--subsets", "Github_easy", "Glaiveai2K"), None),
-    Suite("grammar", "bench_grammar", "Grammars (JSON, SQL)", ("--n", "20", "--reps", "2"), ("--quick",), None),
+    Suite("grammar", "bench_grammar", "Grammars (JSON, SQL)", ("--n", "20", "--reps", "2"), ("--quick",), "--out"),
     Suite("sampling", "bench_sampling", "Samplers (LCD, AWRS, AWRS-SMC) on SmolLM2",
           ("--part", "speed", "--reps", "2"),
           ("--part", "speed", "--regex", "iso_date", "--reps", "1", "--max-tokens", "12", "--particles", "2"),
-          None),
+          "--json"),
     Suite("spider", "bench_sampling", "Spider text-to-SQL (the spider part of bench_sampling)",
           ("--part", "spider", "--n", "20"),
-          ("--part", "spider", "--n", "1", "--spider-particles", "2", "--spider-max-tokens", "24"), None),
+          ("--part", "spider", "--n", "1", "--spider-particles", "2", "--spider-max-tokens", "24"), "--json"),
     Suite("items", "bench_items", "Item constraints (beam search over item sets)",
           ("--sizes", "1e5", "1e6", "--no-gpu"), ("--sizes", "1e4", "--trials", "1", "--no-gpu"), "--out"),
     Suite("infill", "bench_infill", "Infilling (completability checks, diffusion decoding)",
@@ -173,7 +174,7 @@ def run_suite(name: str, extra: list[str] | None = None, quick: bool = False,
             full_argv = argv + ([suite.out_flag, str(out_file)] if suite.out_flag else [])
             mod = importlib.import_module(f"benchmarks.{suite.module}")
             ret = mod.main(full_argv)
-            if suite.out_flag:
+            if not isinstance(ret, dict) and suite.out_flag:
                 ret = json.loads(out_file.read_text()) if out_file.exists() else None
             if vllm:
                 ret = {**(ret or {}), **_run_vllm([a for a in extra if a != "cache"])}
