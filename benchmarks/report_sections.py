@@ -13,6 +13,13 @@ NO_SAMPLER = ("xgrammar, llguidance and outlines-core compute token masks; none 
               "(AWRS, SMC), so only masked decoding (LCD) could use them: their per-token cost is "
               "their mask time (regex, grammar tables)")
 
+QUALITY_MISSING = (
+    "The paper's quality tasks (GSM8K, Last Letter, Shuffle Objects) are **not run: their data is not "
+    "available offline**. `../shared/data` has none of them; on the package registry `aviary-gsm8k` "
+    "(0.37.0) ships no data (a 6.5 KB wheel that loads GSM8K from the hub at run time), `bigbench` is a "
+    "0.0.1 placeholder without BIG-bench's task files (Shuffle Objects is BIG-bench's "
+    "`tracking_shuffled_objects`), and no package ships Last Letter.")
+
 
 # ----------------------------------------------------------------------------- helpers
 def num(x, digits: int = 1) -> str:
@@ -37,7 +44,8 @@ def ratio(a, b) -> str:
             return "-"
     except TypeError:
         return "-"
-    return f"{a / b:.2f}"
+    r = a / b
+    return f"{r:.2g}" if r < 0.1 else f"{r:.2f}"
 
 
 def md_table(headers: list[str], rows: list[list]) -> list[str]:
@@ -168,6 +176,7 @@ def jsonschemabench(rec, plot_dir):
         if refs:
             lines += ["Why cases did not compile (most frequent): " + "; ".join(
                 f"{e}: " + ", ".join(f"`{k}` ×{v}" for k, v in kv) for e, kv in refs.items()), ""]
+    lines += [QUALITY_MISSING, ""]
     lines += bar_plot(plot_dir, "json_schema.png", "JSON Schema",
                       [("declared coverage", {e: s[e]["declared_coverage"] for e in engines}),
                        ("GCT p50 ms", {e: s[e]["compile_ms_p50"] for e in engines}),
@@ -261,15 +270,21 @@ def sampling(rec, plot_dir):
 
 
 def spider(rec, plot_dir):
-    sp = rec["results"].get("spider") or {}
-    summ = sp.get("summary") or []
-    lines = [f"Spider dev execution accuracy, {sp.get('questions', 0)} questions, run {_args(rec)} "
-             "(the full study with its paired test is the spider run's own section). Peers: "
-             + NO_SAMPLER + ".", ""]
+    res = rec["results"]
+    if "methods" in res:  # bench_spider.py
+        summ, n, tests = res["methods"], res["n"], res.get("paired_tests") or []
+    else:  # the spider part of bench_sampling.py
+        sp = res.get("spider") or {}
+        summ, n, tests = sp.get("summary") or [], sp.get("questions", 0), []
+    lines = [f"Spider dev execution accuracy, {n} questions, run {_args(rec)}. Peers: " + NO_SAMPLER + ".", ""]
     rows = [[s["method"], s["n"], s["parse"], s["execute"], s["match"],
              f"{100 * s['match'] / max(s['n'], 1):.0f}%",
              "-" if not s.get("ci95") else f"{100 * s['ci95'][0]:.0f}-{100 * s['ci95'][1]:.0f}%"] for s in summ]
     lines += md_table(["method", "questions", "parse", "execute", "match", "exec acc", "95% CI (Wilson)"], rows)
+    for t in tests:
+        lines += [f"Paired against `{t['reference']}`: `{t['method']}` right where it is wrong on "
+                  f"{t['only_method']} questions, the reverse on {t['only_reference']}; exact McNemar p = {t['p']:.3g}."]
+    lines += [""] if tests else []
     lines += bar_plot(plot_dir, "spider.png", "Spider execution accuracy",
                       [("exec acc", {s["method"]: s["match"] / max(s["n"], 1) for s in summ})], log=False)
     return lines

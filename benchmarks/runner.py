@@ -42,29 +42,38 @@ class Suite:
     out_flag: str | None = None
 
 
+def _spider_suite() -> Suite:
+    """``bench_spider.py`` where it exists (records redirected, so a quick run never touches a
+    long run's resumable records file), else the spider part of ``bench_sampling.py``."""
+    if (BENCH_DIR / "bench_spider.py").exists():
+        return Suite("spider", "bench_spider", "Spider text-to-SQL (bench_spider)", ("--n", "8", "--no-resume"),
+                     ("--n", "1", "--particles", "2", "--max-tokens", "24", "--no-resume"), "--records")
+    return Suite("spider", "bench_sampling", "Spider text-to-SQL (the spider part of bench_sampling)",
+                 ("--part", "spider", "--n", "4"),
+                 ("--part", "spider", "--n", "1", "--spider-particles", "2", "--spider-max-tokens", "24"), "--json")
+
+
 SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite("regex", "bench_regex", "Regex token masks",
-          ("--vocab", "smollm2", "gemma3"), ("--quick",), "--out"),
+          ("--vocab", "smollm2", "--reps", "3"), ("--quick",), "--out"),
     Suite("json-schema", "bench_jsonschema", "JSON Schema (JSONSchemaBench, random walks)",
           ("--limit", "20", "--walks", "2"),
           ("--limit", "2", "--walks", "1", "--max-tokens", "60", "--subsets", "Github_easy", "Glaiveai2K"),
           "--out"),
     Suite("jsonschemabench", "bench_jsonschemabench", "JSONSchemaBench in its paper's metrics, and MaskBench",
-          ("--limit", "6", "--gen-limit", "2", "--mask-cases", "40"),
+          ("--limit", "5", "--gen-limit", "1", "--max-tokens", "64", "--mask-cases", "40"),
           ("--limit", "2", "--gen-limit", "1", "--max-tokens", "24", "--mask-cases", "6",
            "--subsets", "Github_easy", "Glaiveai2K"), None),
-    Suite("grammar", "bench_grammar", "Grammars (JSON, SQL)", ("--n", "20", "--reps", "2"), ("--quick",), "--out"),
+    Suite("grammar", "bench_grammar", "Grammars (JSON, SQL)", ("--n", "10", "--reps", "2"), ("--quick",), "--out"),
     Suite("sampling", "bench_sampling", "Samplers (LCD, AWRS, AWRS-SMC) on SmolLM2",
-          ("--part", "speed", "--reps", "2"),
+          ("--part", "speed", "--reps", "1", "--max-tokens", "32"),
           ("--part", "speed", "--regex", "iso_date", "--reps", "1", "--max-tokens", "12", "--particles", "2"),
           "--json"),
-    Suite("spider", "bench_sampling", "Spider text-to-SQL (the spider part of bench_sampling)",
-          ("--part", "spider", "--n", "20"),
-          ("--part", "spider", "--n", "1", "--spider-particles", "2", "--spider-max-tokens", "24"), "--json"),
+    _spider_suite(),
     Suite("items", "bench_items", "Item constraints (beam search over item sets)",
-          ("--sizes", "1e5", "1e6", "--no-gpu"), ("--sizes", "1e4", "--trials", "1", "--no-gpu"), "--out"),
+          ("--sizes", "1e5", "1e6", "--trials", "3", "--no-gpu"), ("--sizes", "1e4", "--trials", "1", "--no-gpu"), "--out"),
     Suite("infill", "bench_infill", "Infilling (completability checks, diffusion decoding)",
-          ("--train-seconds", "40",), ("--quick", "--n", "5", "--samples", "5"), None),
+          ("--train-seconds", "20", "--samples", "20", "--n", "15"), ("--quick", "--n", "5", "--samples", "5"), None),
     Suite("serving", "bench_serving", "Serving (compiled-constraint caches; vLLM with --vllm)",
           ("cache",), ("cache",), None),
 )}
