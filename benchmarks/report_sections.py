@@ -79,7 +79,9 @@ def bar_plot(plot_dir: Path | None, fname: str, title: str, panels: list[tuple[s
                color=[colors.get(k.split(" ")[0], "#718096") for k in ks])
         ax.set_xticks(range(len(ks)), ks, rotation=30, ha="right", fontsize=8)
         ax.set_title(ptitle, fontsize=9)
-        if log and vals and min(vals.values()) > 0:
+        if vals and max(vals.values()) <= 1:  # shares: linear, 0..1
+            ax.set_ylim(0, 1.05)
+        elif log and vals and min(vals.values()) > 0:
             ax.set_yscale("log")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
