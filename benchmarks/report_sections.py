@@ -113,6 +113,15 @@ def regex(rec, plot_dir):
                   "repetition (first pass included: our lazily built rows, llguidance's lazy lexer states); "
                   "warm p99 excludes the first repetition.", ""]
         lines += md_table(["engine", *[h for _, h in fields], "errors", "rejected valid tokens"], rows)
+        notes = []
+        for rname, rr in v["regexes"].items():
+            for e, x in (rr.get("engines") or {}).items():
+                if "error" in x:
+                    notes.append(f"{e} cannot compile `{rname}`: `{x['error'][:120]}`")
+                elif x.get("rejections"):
+                    notes.append(f"{e} refused {len(x['rejections'])} valid token(s) of `{rname}`")
+        if notes:
+            lines += ["Peer failures on these inputs: " + "; ".join(notes) + ".", ""]
         lines += bar_plot(plot_dir, f"regex_{vname}.png", f"Regex masks, {vname}",
                           [("mask p50 µs", {e: s[e]["p50_us"] for e in engines}),
                            ("mask p99 µs", {e: s[e]["p99_us"] for e in engines}),
