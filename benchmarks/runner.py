@@ -61,7 +61,7 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
           ("--limit", "2", "--walks", "1", "--max-tokens", "60", "--subsets", "Github_easy", "Glaiveai2K"),
           "--out"),
     Suite("jsonschemabench", "bench_jsonschemabench", "JSONSchemaBench in its paper's metrics, and MaskBench",
-          ("--limit", "4", "--gen-limit", "1", "--max-tokens", "64", "--mask-cases", "30"),
+          ("--limit", "3", "--gen-limit", "1", "--max-tokens", "48", "--mask-cases", "30"),
           ("--limit", "2", "--gen-limit", "1", "--max-tokens", "16", "--mask-cases", "6",
            "--subsets", "Github_easy"), None),
     Suite("grammar", "bench_grammar", "Grammars (JSON, SQL)", ("--n", "4", "--reps", "2"), ("--n", "2", "--reps", "1"), "--out"),
