@@ -95,7 +95,9 @@ def render(records: dict[str, dict], out_dir: Path, plots: bool = True) -> str:
             lines += [f"Not run yet (`python -m benchmarks {suite}`).", ""]
             continue
         if "error" in rec:
-            lines += [f"The last run failed: `{rec['error']}`.", ""]
+            frames = [x.strip() for x in rec.get("traceback", "").splitlines() if x.strip().startswith("File ")]
+            where = f" (raised in {frames[-1].removeprefix('File ')})" if frames else ""
+            lines += [f"The last run (`{' '.join(rec.get('argv', []))}`) failed: `{rec['error']}`{where}.", ""]
             continue
         try:
             lines += build(rec, out_dir if plots else None)

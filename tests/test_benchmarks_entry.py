@@ -154,7 +154,7 @@ def test_report_from_a_fixture_results_folder(tmp_path):
     assert "| ours / xgrammar | 0.50 |" in page
     assert "| ours / llguidance | 0.25 |" in page
     assert "| ours / outlines-core | 2.00 |" in page
-    assert "The last run failed: `RuntimeError: no`" in page
+    assert "failed: `RuntimeError: no`" in page
     assert "Not run yet (`python -m benchmarks grammar`)" in page
     if report.S._plt() is not None:
         assert "![Regex masks, smollm2](regex_smollm2.png)" in page  # relative: renders under mkdocs
