@@ -95,7 +95,8 @@ def render(records: dict[str, dict], out_dir: Path, plots: bool = True) -> str:
             lines += [f"Not run yet (`python -m benchmarks {suite}`).", ""]
             continue
         if "error" in rec:
-            frames = [x.strip() for x in rec.get("traceback", "").splitlines() if x.strip().startswith("File ")]
+            frames = [x.strip().replace(str(runner.REPO) + "/", "") for x in rec.get("traceback", "").splitlines()
+                      if x.strip().startswith("File ")]
             ours = [f for f in frames if "/benchmarks/bench_" in f] or frames  # the script's own frame first
             where = f" (at {ours[-1].removeprefix('File ')}; it ended in {frames[-1].removeprefix('File ')})" \
                 if frames else ""
