@@ -97,7 +97,7 @@ def render(records: dict[str, dict], out_dir: Path, plots: bool = True) -> str:
         if "error" in rec:
             frames = [x.strip().replace(str(runner.REPO) + "/", "") for x in rec.get("traceback", "").splitlines()
                       if x.strip().startswith("File ")]
-            ours = [f for f in frames if "/benchmarks/bench_" in f] or frames  # the script's own frame first
+            ours = [f for f in frames if "benchmarks/bench_" in f] or frames  # the script's own frame first
             where = f" (at {ours[-1].removeprefix('File ')}; it ended in {frames[-1].removeprefix('File ')})" \
                 if frames else ""
             lines += [f"The last run (`{' '.join(rec.get('argv', []))}`) failed: `{rec['error']}`{where}.", ""]
