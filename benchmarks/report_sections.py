@@ -157,13 +157,15 @@ def jsonschemabench(rec, plot_dir):
         d = s[e]
         sample = sum(st["unconstrained"]["generated"] for st in res["jsonschemabench"].values())
         emp = f"{d['valid']}/{sample}" if sample else "-"
+        fin = sum((st["unconstrained"] if e == "unconstrained" else st["engines"][e])["finished"]
+                  for st in res["jsonschemabench"].values())
         rows.append([e, f"{d.get('compiled', '-')}/{d['schemas']}" if e != "unconstrained" else "-",
-                     f"{d['valid']}/{d['generated']}", emp,
+                     f"{d['valid']}/{d['generated']}", emp, f"{fin}/{d['generated']}",
                      d.get("compile_ms_p50"), d["ttft_ms_p50"], d["tpot_ms_p50"],
                      ratio(s["constrain"].get("compile_ms_p50"), d.get("compile_ms_p50")),
                      ratio(s["constrain"]["tpot_ms_p50"], d["tpot_ms_p50"])])
     lines += md_table(["engine", "declared coverage", "compliance (valid / generated)",
-                       "empirical coverage (valid / sample)", "GCT p50 ms",
+                       "empirical coverage (valid / sample)", "ended (EOS) within the token limit", "GCT p50 ms",
                        "TTFT p50 ms", "TPOT p50 ms", "GCT ours/this", "TPOT ours/this"], rows)
     sub_rows = []
     for subset, st in res["jsonschemabench"].items():
