@@ -76,7 +76,16 @@ def _machine_lines(records: dict[str, dict]) -> list[str]:
     return lines
 
 
-def render(records: dict[str, dict], out_dir: Path, plots: bool = True) -> str:
+def _quick_line(quick_run: dict | None) -> list[str]:
+    if not quick_run:
+        return []
+    load = ", ".join(f"{x:.1f}" for x in quick_run["machine"].get("load_average_at_start") or [])
+    failed = [n for n, v in quick_run["suites"].items() if v.get("error")]
+    return [f"`python -m benchmarks --quick` (a smoke run of every suite) took {quick_run['wall_s']:.0f} s on this "
+            f"machine (load average {load} at its start){'; failed: ' + ', '.join(failed) if failed else ''}.", ""]
+
+
+def render(records: dict[str, dict], out_dir: Path, plots: bool = True, quick_run: dict | None = None) -> str:
     """The Markdown page (also writes the plots into ``out_dir`` when ``plots``)."""
     lines = [
         "# Benchmarks", "",
@@ -86,7 +95,7 @@ def render(records: dict[str, dict], out_dir: Path, plots: bool = True) -> str:
         "(compile, lazily built rows, first visits of grammar states); *warm* figures repeat work "
         "whose caches are built. Each table says which it shows. Sizes are small so that the whole "
         "page regenerates in minutes on 2 cores; each section gives its sizes.", "",
-        *_machine_lines(records),
+        *_machine_lines(records), *_quick_line(quick_run),
     ]
     for suite, heading, build in SECTIONS:
         lines += [f"## {heading}", ""]
@@ -126,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         runner.run_all(a.quick, a.results_dir, missing)
         records = load_results(a.results_dir, a.quick)
     a.out_dir.mkdir(parents=True, exist_ok=True)
-    page = render(records, a.out_dir, plots=not a.no_plots)
+    qr = a.results_dir / "_run-quick.json"
+    page = render(records, a.out_dir, plots=not a.no_plots,
+                  quick_run=json.loads(qr.read_text()) if qr.exists() else None)
     (a.out_dir / "index.md").write_text(page)
     print(f"wrote {a.out_dir / 'index.md'} ({len(records)} suites with results)", file=sys.stderr)
     return 0
