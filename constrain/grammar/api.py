@@ -15,7 +15,8 @@ import numpy as np
 
 from ..bitmask import set_token_bits
 from ..errors import TokenRejected
-from ..matcher import CompiledConstraint, Completable, Constraint, Matcher, as_numpy_bitmask
+from ..matcher import (_LAST_CHECKED, CompiledConstraint, Completable, Constraint, Matcher,
+                       as_numpy_bitmask, as_token_id, checked_bitmask_row)
 from ..vocab import Vocabulary
 from .engine import Engine, GrammarLimits
 from .ir import CFG
@@ -230,6 +231,7 @@ class GrammarMatcher(Matcher):
     """
 
     byte_prefix_closed = True
+    validates_arguments = True  # inline: a type test per token id, `_LAST_CHECKED` per bitmask
 
     __slots__ = ("_c", "_chart", "_hist", "_done", "_mask", "_total", "vocab")
 
@@ -263,7 +265,8 @@ class GrammarMatcher(Matcher):
         return c.engine.feed(self._chart, data, self._deadline(), lim.max_items_total - self._total)
 
     def allows(self, token_id: int) -> bool:
-        token_id = int(token_id)
+        if type(token_id) is not int:
+            token_id = as_token_id(token_id)
         c = self._c
         if self._done:
             return token_id in c._eos
@@ -288,6 +291,10 @@ class GrammarMatcher(Matcher):
 
     def fill_mask(self, bitmask, row: int = 0) -> None:
         c = self._c
+        last = _LAST_CHECKED[0]
+        if bitmask is not last[0] or type(row) is not int or not 0 <= row < last[1] \
+                or last[2] != c.vocab.words:
+            bitmask, row = checked_bitmask_row(bitmask, row, c.vocab.words)
         if type(bitmask) is not np.ndarray:
             bitmask = as_numpy_bitmask(bitmask)
         if self._done:
@@ -302,7 +309,8 @@ class GrammarMatcher(Matcher):
         bitmask[row] = r
 
     def advance(self, token_id: int) -> None:
-        token_id = int(token_id)
+        if type(token_id) is not int:
+            token_id = as_token_id(token_id)
         c = self._c
         if self._done or token_id in c._eos:
             if (token_id in c._eos) and (self._done or self._chart[-1].accept):
