@@ -233,7 +233,7 @@ class GrammarMatcher(Matcher):
     byte_prefix_closed = True
     validates_arguments = True  # inline: a type test per token id, `_LAST_CHECKED` per bitmask
 
-    __slots__ = ("_c", "_chart", "_hist", "_done", "_mask", "_total", "vocab")
+    __slots__ = ("_c", "_chart", "_hist", "_done", "_mask", "_total", "_fed", "vocab")
 
     def __init__(self, compiled: CompiledGrammar, chart=None, hist=None, done=None, total=None):
         self._c = compiled
@@ -244,6 +244,7 @@ class GrammarMatcher(Matcher):
         self._done = bool(done)
         self._total = total if total is not None else self._chart[0].n_items
         self._mask = None  # (num_tokens, row) of the last fill_mask
+        self._fed = None  # (last set, token id, sets after it) of the last `allows` that fed bytes
 
     @property
     def num_tokens(self) -> int:
@@ -287,7 +288,11 @@ class GrammarMatcher(Matcher):
         w = c._vc.roots.get(E.lex()[0])
         if w is not None and (int(w.row[token_id >> 5]) >> (token_id & 31)) & 1:
             return True
-        return self._feed(token_id) is not None
+        out = self._feed(token_id)
+        if out is None:
+            return False
+        self._fed = (E, token_id, out)  # `advance(token_id)` next (AWRS) reuses the sets
+        return True
 
     def fill_mask(self, bitmask, row: int = 0) -> None:
         c = self._c
@@ -320,7 +325,12 @@ class GrammarMatcher(Matcher):
             raise TokenRejected(f"token {token_id} is not allowed "
                                 + ("after end of sequence" if self._done else
                                    "(EOS before the output is a complete sentence)"))
-        out = self._feed(token_id)
+        fed = self._fed
+        if fed is not None and fed[0] is self._chart[-1] and fed[1] == token_id:
+            out = fed[2]  # the same set and token as the last `allows`: the same sets follow
+        else:
+            out = self._feed(token_id)
+        self._fed = None
         if out is None:
             tb = c._token_bytes[token_id] if 0 <= token_id < c.vocab.size else None
             raise TokenRejected(f"token {token_id} ({tb!r}) is not allowed by the grammar after "
