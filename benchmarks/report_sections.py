@@ -304,9 +304,9 @@ def spider(rec, plot_dir):
              "-" if not s.get("ci95") else f"{100 * s['ci95'][0]:.0f}-{100 * s['ci95'][1]:.0f}%"] for s in summ]
     lines += md_table(["method", "questions", "parse", "execute", "match", "exec acc", "95% CI (Wilson)"], rows)
     for t in tests:
-        lines += [f"Paired against `{t['reference']}`: `{t['method']}` right where it is wrong on "
+        lines += [f"* Paired against `{t['reference']}`: `{t['method']}` right where it is wrong on "
                   f"{t['only_method']} questions, the reverse on {t['only_reference']}; exact McNemar p = {t['p']:.3g}."]
-    lines += [""] if tests else []
+    lines += [""] if tests else []  # the list ends
     lines += bar_plot(plot_dir, "spider.png", "Spider execution accuracy",
                       [("exec acc", {s["method"]: s["match"] / max(s["n"], 1) for s in summ})], log=False)
     return lines
