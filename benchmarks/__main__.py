@@ -3,7 +3,7 @@
     python -m benchmarks --quick                     # smoke run of every suite (<= 10 min on 2 cores)
     python -m benchmarks                             # every suite at its (larger) default size
     python -m benchmarks regex [--quick] [ARGS...]   # one suite; ARGS go to its script
-    python -m benchmarks spider --n 40               # the Spider part of bench_sampling
+    python -m benchmarks spider --summary-only       # Spider tables from the resumable records
     python -m benchmarks serving --vllm              # + the vLLM part (in /opt/constrain-vllm-venv)
     python -m benchmarks report [--run-missing] [--quick]   # docs/benchmarks/index.md + plots
     python -m benchmarks list                        # the suites and their default arguments

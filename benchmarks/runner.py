@@ -43,14 +43,13 @@ class Suite:
 
 
 def _spider_suite() -> Suite:
-    """``bench_spider.py`` where it exists (records redirected, so a quick run never touches a
-    long run's resumable records file), else the spider part of ``bench_sampling.py``."""
-    if (BENCH_DIR / "bench_spider.py").exists():
-        return Suite("spider", "bench_spider", "Spider text-to-SQL (bench_spider)", ("--n", "8", "--no-resume"),
-                     ("--n", "1", "--particles", "2", "--max-tokens", "24", "--no-resume"), "--records")
-    return Suite("spider", "bench_sampling", "Spider text-to-SQL (the spider part of bench_sampling)",
-                 ("--part", "spider", "--n", "4"),
-                 ("--part", "spider", "--n", "1", "--spider-particles", "2", "--spider-max-tokens", "24"), "--json")
+    """``bench_spider.py``. The full run resumes the records in ``benchmarks/results/
+    spider_smollm2.jsonl`` (a night's run can be cut and continued; ``--summary-only`` tabulates
+    them without a model); the quick run writes its own records in the temp folder, anew."""
+    quick_records = str(Path(tempfile.gettempdir()) / "constrain-spider-quick.jsonl")
+    return Suite("spider", "bench_spider", "Spider text-to-SQL (bench_spider)",
+                 ("--n", "400", "--methods", "lcd", "smc"),
+                 ("--n", "1", "--particles", "2", "--max-tokens", "24", "--no-resume", "--records", quick_records))
 
 
 SUITES: dict[str, Suite] = {s.name: s for s in (
