@@ -112,6 +112,16 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
             self.term_objs[name] = Terminal(name, pattern)
         return name
 
+    def rx_dfa(self, pattern: str, dfa) -> str:
+        """A terminal with a prebuilt DFA (``pattern`` states the same language for Python
+        ``re``; the engine uses the DFA)."""
+        name = self.terms.get(pattern)
+        if name is None:
+            name = f"T{len(self.terms)}"
+            self.terms[pattern] = name
+            self.term_objs[name] = Terminal(name, pattern, dfa=dfa)
+        return name
+
     def literal(self, text: str) -> str:
         """A terminal matching exactly ``text``, marked literal (the engine then builds its DFA
         from per-character pieces, linear in the length, instead of a regex compilation)."""

@@ -10,6 +10,7 @@ from .errors import UnsupportedKeyword
 from ..regex import parser as rxp
 from .common import _CHUNK, _REGEX_STRING_MAX
 from .formats import UNCHECKED_FORMATS, format_pattern
+from .lengths import MAX_PRODUCT_STATES, TooLarge, length_bounded_dfa
 from .jsontext import _ANY_TREE, _STRING, _UNIT, _clip_len, _tree_json, _tree_len
 
 _NOT_ECMA = re.compile(r"(?<!\\)(?:\\\\)*(?:\\[aAZzQEeGhHK]|\(\?[aiLmsux]+[:)]|\(\?P|\(\?#)")
@@ -162,11 +163,8 @@ class StringsMixin:
                 if not (tlo >= mn and (mx is None or thi <= mx)):
                     clipped = _clip_len(tree, mn, mx)
                     if clipped is None:
-                        self.unsupported("maxLength" if mx is not None else "minLength", ptr,
-                                         "length bounds together with a pattern or format whose "
-                                         "length varies in more than one place")
-                    else:
-                        tree = clipped
+                        return self.length_product(tree, mn, mx, ptr)
+                    tree = clipped
             body = _tree_json(tree)
             if body is None:
                 return None
@@ -181,6 +179,29 @@ class StringsMixin:
         # long strings: chunked repetition with linear-size rules
         q = self.lit('"')
         return self.seq([q, self.repeat(_UNIT, mn, mx), q], "str")
+
+    def length_product(self, tree, mn: int, mx: int | None, ptr: str) -> str | None:
+        """A string terminal for ``tree`` with ``mn..mx`` code points, exactly: the product of the
+        pattern's DFA with a length counter (`lengths`), handed to the engine as a prebuilt DFA;
+        its pattern text states the same language for Python ``re`` (a lookahead on the length).
+        Refused when the product is too large, or without ``maxLength`` (a bare ``minLength``
+        beyond what `_clip_len` handles)."""
+        kw = "maxLength" if mx is not None else "minLength"
+        body = _tree_json(tree)
+        if mx is None or body is None:
+            if body is not None:
+                self.unsupported(kw, ptr, "minLength together with a pattern or format whose length "
+                                 "varies in more than one place")
+            return None if body is None else self.rx(f'"{body}"')
+        try:
+            dfa = length_bounded_dfa(tree, mn, mx)
+        except TooLarge:
+            self.unsupported(kw, ptr, f"length bounds {mn}..{mx} together with a pattern or format: "
+                             f"the exact product exceeds {MAX_PRODUCT_STATES} states")
+            return self.rx(f'"{body}"')
+        if dfa is None:
+            return None
+        return self.rx_dfa(f'"(?={_UNIT}{{{mn},{mx}}}")(?:{body})"', dfa)
 
     def repeat(self, unit: str, lo: int, hi: int | None) -> str:
         """A symbol deriving ``unit{lo,hi}`` from terminals of K = `_CHUNK` units (``C``) and of

@@ -1,0 +1,125 @@
+"""``pattern``/``format`` together with ``minLength``/``maxLength``: the exact product of the
+pattern's DFA with a length counter (`constrain.schema.lengths`), checked against ``re.search``
+plus ``len`` (and ``jsonschema``) over every short string of a small alphabet, by hypothesis, and
+by mask-guided walks over the SmolLM2 vocabulary."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import re
+
+import pytest
+
+from constrain.errors import ConstraintError
+from constrain.schema import JsonSchema
+
+jsonschema = pytest.importorskip("jsonschema")
+
+# patterns whose length varies in several places (the product is needed) or that are unanchored
+PATTERNS = ["^([ab]+):([ab.]+):([ab]+)?:([ab]+)$", "[ab]+", "^(a|bb)+$", "a.*b", "^(?:\\S+\\s+){0,2}\\S+$",
+            "^[ab]+(-[ab]+)*$", "b", "^(\\d+\\.\\d+.*)$", "^$|^a+b*$", "\"|\\\\"]
+def _ecma(pat: str):
+    """The pattern with ECMA-262's ``$`` (end of input; Python's ``$`` also matches before a final
+    newline, which the compiler never produces: an under-approximation)."""
+    return re.compile(pat.replace("$", r"\Z"))
+
+
+ALPHABET = ["a", "b", ":", ".", "-", " ", "1", '"', "\\", "\n", "é"]
+
+
+def _strings(max_len: int):
+    for n in range(max_len + 1):
+        for t in itertools.product(ALPHABET, repeat=n):
+            yield "".join(t)
+
+
+@pytest.mark.parametrize("pat", PATTERNS)
+@pytest.mark.parametrize("mn,mx", [(0, 2), (1, 3), (3, 4), (2, 2)])
+def test_pattern_with_lengths_exhaustive(pat, mn, mx):
+    schema = {"type": "string", "pattern": pat, "minLength": mn, "maxLength": mx}
+    rx = _ecma(pat)
+    try:
+        js = JsonSchema(schema)
+    except ConstraintError as e:  # unsatisfiable: then no short string may match either
+        assert "unsatisfiable" in str(e)
+        assert not any(rx.search(s) and mn <= len(s) <= mx for s in _strings(mx)), schema
+        return
+    accepted = 0
+    for s in _strings(min(mx + 1, 4)):
+        want = bool(rx.search(s)) and mn <= len(s) <= mx
+        text = json.dumps(s, ensure_ascii=False)
+        got = js.accepts(text)
+        assert got == want, (schema, text)
+        accepted += got
+    # escapes: the \\u00XX spellings of control characters are accepted too
+    if mn <= 1 <= mx and rx.search("\n"):
+        assert js.accepts('"\\u000a"') and js.accepts('"\\u000A"')
+
+
+@pytest.mark.parametrize("schema,good,bad", [
+    ({"type": "string", "format": "email", "maxLength": 12}, ["a@b.co", "ab.c@x.org"], ["abcdefgh@x.org", "a@"]),
+    ({"type": "string", "format": "uri", "maxLength": 16}, ["http://a.b/c"], ["http://abc.de/fghij"]),
+    ({"type": "string", "pattern": "[0-9a-fA-F]+", "minLength": 12, "maxLength": 12},
+     ["0123456789ab", "zzzzzzzzzzz0"], ["0123456789a", "zzzzzzzzzzzz"]),
+])
+def test_formats_and_unanchored_patterns(schema, good, bad):
+    js = JsonSchema(schema)
+    val = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    for s in good:
+        assert val.is_valid(s) and js.accepts(json.dumps(s)), s
+    for s in bad:
+        assert not js.accepts(json.dumps(s)), s
+
+
+def test_large_product_is_refused_with_keyword():
+    schema = {"type": "string", "pattern": "^(?:\\S+\\s+){0,40}\\S+$", "maxLength": 3000}
+    with pytest.raises(ConstraintError) as e:
+        JsonSchema(schema)
+    assert e.value.keyword == "maxLength"
+
+
+def test_hypothesis_against_re():
+    hyp = pytest.importorskip("hypothesis")
+    st = hyp.strategies
+
+    @hyp.settings(max_examples=150, deadline=None, derandomize=True)
+    @hyp.given(st.sampled_from(PATTERNS), st.integers(0, 6), st.integers(0, 6),
+               st.text(alphabet="ab:.-1 \"\\\né", max_size=8))
+    def check(pat, mn, extra, s):
+        schema = {"type": "string", "pattern": pat, "minLength": mn, "maxLength": mn + extra}
+        try:
+            js = JsonSchema(schema)
+        except ConstraintError as e:  # an unsatisfiable schema is the only refusal expected
+            assert "unsatisfiable" in str(e)
+            return
+        want = bool(_ecma(pat).search(s)) and mn <= len(s) <= mn + extra
+        assert js.accepts(json.dumps(s, ensure_ascii=False)) == want
+
+    check()
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "object", "properties": {"curie": {"type": "string", "maxLength": 20,
+                                                "pattern": "^([a-z0-9-]+):([a-z0-9\\.-]+):([a-z0-9-]+)?:([a-z0-9-]+)$"},
+                                      "mail": {"type": "string", "format": "email", "maxLength": 25}},
+     "required": ["curie", "mail"], "additionalProperties": False},
+    {"type": "array", "items": {"type": "string", "pattern": "^(\\d+\\.\\d+\\.\\d+.*)$", "maxLength": 12}, "minItems": 1},
+])
+def test_walks_validate(schema, smollm2_vocab):
+    from tests.test_schema_soundness import _walk
+
+    js = JsonSchema(schema)
+    compiled = js.compile(smollm2_vocab)
+    val = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    rng = random.Random(7)
+    done = 0
+    for _ in range(6):
+        text = _walk(compiled.matcher(), smollm2_vocab, rng, max_tokens=120)
+        if text is None:
+            continue
+        value = json.loads(text.decode("utf-8"))
+        assert val.is_valid(value), text
+        done += 1
+    assert done >= 2
