@@ -60,6 +60,8 @@ def test_pattern_with_lengths_exhaustive(pat, mn, mx):
 
 @pytest.mark.parametrize("schema,good,bad", [
     ({"type": "string", "format": "email", "maxLength": 12}, ["a@b.co", "ab.c@x.org"], ["abcdefgh@x.org", "a@"]),
+    ({"type": "string", "format": "email", "maxLength": 1024}, ["first.last@example.com", "a" * 64 + "@x.org"],
+     ["a" * 65 + "@x.org", "a@b@c"]),
     ({"type": "string", "format": "uri", "maxLength": 16}, ["http://a.b/c"], ["http://abc.de/fghij"]),
     ({"type": "string", "pattern": "[0-9a-fA-F]+", "minLength": 12, "maxLength": 12},
      ["0123456789ab", "zzzzzzzzzzz0"], ["0123456789a", "zzzzzzzzzzzz"]),

@@ -257,7 +257,9 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
             if "anyOf" in s:  # not(required: [a, b]) = a absent or b absent
                 return self.alternatives(s, "anyOf", ptr, base)
         if "if" in s:
-            branch = self.apply_if(s, ptr)
+            branch = self.apply_if(s, ptr, base)
+            if branch == "anyOf":
+                return self.alternatives(s, "anyOf", ptr, base)
             if branch is not None:
                 merged = self.merge_allof({"allOf": [s, branch]}, ptr, base)
                 return None if merged is False else self._gen(merged, ptr, base)
@@ -343,6 +345,8 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
             if extra_enum is not None:
                 vals = extra_enum if ("enum" not in s and "const" not in s) else \
                     [v for v in vals if any(_json_eq(v, e) for e in extra_enum)]
+            if "_not_strings" in s:  # `apply_not` of string values
+                vals = [v for v in vals if not (isinstance(v, str) and v in s["_not_strings"])]
             return self.enum(vals, s, types, ptr, base)
         syms = []
         for t in types:

@@ -9,9 +9,9 @@ from ..errors import InvalidSyntax, UnsupportedFeature
 from .errors import UnsupportedKeyword
 from ..regex import parser as rxp
 from .common import _CHUNK, _REGEX_STRING_MAX
-from .formats import UNCHECKED_FORMATS, format_pattern
+from .formats import EMAIL_BOUNDED, UNCHECKED_FORMATS, format_pattern
 from .lengths import MAX_PRODUCT_STATES, TooLarge, length_bounded_dfa
-from .jsontext import _ANY_TREE, _STRING, _UNIT, _clip_len, _tree_json, _tree_len
+from .jsontext import _ANY_TREE, _STRING, _UNIT, _clip_len, _not_keys_pattern, _tree_json, _tree_len
 
 _NOT_ECMA = re.compile(r"(?<!\\)(?:\\\\)*(?:\\[aAZzQEeGhHK]|\(\?[aiLmsux]+[:)]|\(\?P|\(\?#)")
 
@@ -146,6 +146,8 @@ class StringsMixin:
         return rxp.Concat(tuple(parts)) if len(parts) > 1 else t
 
     def string(self, s, ptr) -> str | None:
+        if "_not_strings" in s:  # `apply_not`: any string but these (no other string keyword)
+            return self.rx(_not_keys_pattern(sorted(set(s["_not_strings"]))))
         tree = self.string_tree(s, ptr)
         mn = s.get("minLength", 0)
         mx = s.get("maxLength")
@@ -158,6 +160,9 @@ class StringsMixin:
         if mx is not None and mn > mx:
             return None
         if tree is not None:
+            if (mx is not None and mx >= EMAIL_BOUNDED[1] and s.get("format") == "email" and "pattern" not in s
+                    and self.draft > 0):
+                tree = rxp.parse(EMAIL_BOUNDED[0])
             if mn or mx is not None:
                 tlo, thi = _tree_len(tree)
                 if not (tlo >= mn and (mx is None or thi <= mx)):
