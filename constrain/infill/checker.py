@@ -104,6 +104,8 @@ class InfillChecker:
         See `Partial.from_tokens`: mask runs whose byte bounds exceed it are relaxed (sound).
     limits : InfillLimits, optional
 
+    Notes
+    -----
     ``allows(position, token_id)``: the canvas with that token placed is still completable.
     Committing an EOS ends the output there (later positions count as EOS). Results are cached
     per normalised partial output (LRU); ``stats`` counts checks, cache hits and limit errors.
