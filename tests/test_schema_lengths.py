@@ -125,3 +125,28 @@ def test_walks_validate(schema, smollm2_vocab):
         assert val.is_valid(value), text
         done += 1
     assert done >= 2
+
+
+@pytest.mark.parametrize("keys", [[], ["a"], ["ab", "a", "b"], ["é", "éa", "日本", "a😀"], ["x" * 30, "y"]])
+@pytest.mark.parametrize("colon", ["", ":", "(?:[ ]?):(?:[ ]?)"])
+def test_not_keys_dfa_equals_its_regex(keys, colon):
+    """The trie-built DFA of additional keys (`keydfa`) has exactly the language of the regex it
+    replaces (`jsontext._not_keys_pattern`), over random JSON-text byte strings."""
+    from constrain.regex.api import regex_dfa
+    from constrain.schema.jsontext import _not_keys_pattern
+    from constrain.schema.keydfa import not_keys_dfa
+
+    pattern = _not_keys_pattern(keys) + colon
+    direct = not_keys_dfa(keys, regex_dfa(colon) if colon else None)
+    reference = regex_dfa(pattern)
+    rng = random.Random(len(keys) * 7 + len(colon))
+    pieces = ['"', "a", "b", "x", "y", "é", "日", "本", "😀", "\\n", "\\u001F", "\\u00e9", "\\\\", '\\"', "\\/",
+              ":", " ", "\x01", "\ud800"[:0]] + [k for k in keys]
+    for _ in range(3000):
+        body = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 4)))
+        for text in (f'"{body}"' + rng.choice(["", ":", " :", ": "]), body):
+            data = text.encode("utf-8")
+            assert direct.fullmatch(data) == reference.fullmatch(data), (keys, colon, text)
+            assert direct.fullmatch(data) == bool(re.fullmatch(pattern, text)), (keys, colon, text)
+    for data in (b'"\xed\xa0\x80"', b'"\xc0\xaf"', b'"\xf4\x90\x80\x80"', b'"\xe0\x80\x80"'):  # invalid UTF-8
+        assert not direct.fullmatch(data + colon.encode()[:1])

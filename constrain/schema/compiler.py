@@ -35,7 +35,9 @@ from .values import ValuesMixin
 from .checks import check_json
 from .errors import InvalidSchema, SchemaLimitExceeded, UnsupportedKeyword
 from .common import SchemaOptions, _DEFAULT_BASE, _KNOWN, _META, _TYPES, _json_eq
-from .jsontext import _NUMBER, _STRING
+from .jsontext import _NUMBER, _STRING, _not_keys_pattern
+from .keydfa import not_keys_dfa
+from ..regex.api import regex_dfa
 
 __all__ = ["compile_schema", "SchemaOptions", "WHITESPACE_PRETTY"]
 
@@ -121,6 +123,16 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
             self.terms[pattern] = name
             self.term_objs[name] = Terminal(name, pattern, dfa=dfa)
         return name
+
+    def not_keys(self, excluded: list[str], colon: bool) -> str:
+        """A terminal for a JSON string whose value is none of ``excluded`` (then the key's colon
+        when ``colon``): `jsontext._not_keys_pattern`'s language, with its DFA built directly
+        from the keys' trie (`keydfa`) rather than compiled from the regex."""
+        pattern = _not_keys_pattern(excluded) + (self.colon if colon else "")
+        if pattern in self.terms:
+            return self.terms[pattern]
+        dfa = not_keys_dfa(excluded, regex_dfa(self.colon) if colon else None)
+        return self.rx(pattern) if dfa is None else self.rx_dfa(pattern, dfa)
 
     def literal(self, text: str) -> str:
         """A terminal matching exactly ``text``, marked literal (the engine then builds its DFA

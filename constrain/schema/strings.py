@@ -11,7 +11,7 @@ from ..regex import parser as rxp
 from .common import _CHUNK, _REGEX_STRING_MAX
 from .formats import EMAIL_BOUNDED, UNCHECKED_FORMATS, format_pattern
 from .lengths import MAX_PRODUCT_STATES, TooLarge, length_bounded_dfa
-from .jsontext import _ANY_TREE, _STRING, _UNIT, _clip_len, _not_keys_pattern, _tree_json, _tree_len
+from .jsontext import _ANY_TREE, _STRING, _UNIT, _clip_len, _tree_json, _tree_len
 
 _NOT_ECMA = re.compile(r"(?<!\\)(?:\\\\)*(?:\\[aAZzQEeGhHK]|\(\?[aiLmsux]+[:)]|\(\?P|\(\?#)")
 
@@ -147,7 +147,7 @@ class StringsMixin:
 
     def string(self, s, ptr) -> str | None:
         if "_not_strings" in s:  # `apply_not`: any string but these (no other string keyword)
-            return self.rx(_not_keys_pattern(sorted(set(s["_not_strings"]))))
+            return self.not_keys(sorted(set(s["_not_strings"])), colon=False)
         tree = self.string_tree(s, ptr)
         mn = s.get("minLength", 0)
         mx = s.get("maxLength")
