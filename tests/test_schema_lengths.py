@@ -150,3 +150,25 @@ def test_not_keys_dfa_equals_its_regex(keys, colon):
             assert direct.fullmatch(data) == bool(re.fullmatch(pattern, text)), (keys, colon, text)
     for data in (b'"\xed\xa0\x80"', b'"\xc0\xaf"', b'"\xf4\x90\x80\x80"', b'"\xe0\x80\x80"'):  # invalid UTF-8
         assert not direct.fullmatch(data + colon.encode()[:1])
+
+
+@pytest.mark.parametrize("mn,mx", [(0, None), (0, 0), (0, 3), (2, 5), (3, None), (1, 1)])
+@pytest.mark.parametrize("colon", ["", ":"])
+def test_unit_string_dfa_equals_its_regex(mn, mx, colon):
+    """Plain strings with length bounds: the layered DFA (`keydfa.unit_string_dfa`) has exactly
+    the language of ``'"' + _UNIT{mn,mx} + '"'``."""
+    from constrain.regex.api import regex_dfa
+    from constrain.schema.jsontext import _UNIT
+    from constrain.schema.keydfa import unit_string_dfa
+
+    pattern = f'"{_UNIT}{{{mn},{"" if mx is None else mx}}}"' + colon
+    direct = unit_string_dfa(mn, mx, regex_dfa(colon) if colon else None)
+    reference = regex_dfa(pattern)
+    rng = random.Random(mn * 31 + (mx or 99) + len(colon))
+    pieces = ["a", "é", "日", "😀", "\\n", "\\/", "\\u001F", "\\uD7FF", "\\ud800", "\\uDC00", "\\uE000", "\\u12",
+              '\\"', "\\\\", "\\x", '"', ":", "\x01"]
+    for _ in range(3000):
+        body = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+        for text in (f'"{body}"' + rng.choice(["", ":"]), body):
+            data = text.encode("utf-8")
+            assert direct.fullmatch(data) == reference.fullmatch(data), (mn, mx, colon, text)

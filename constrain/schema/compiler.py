@@ -35,8 +35,8 @@ from .values import ValuesMixin
 from .checks import check_json
 from .errors import InvalidSchema, SchemaLimitExceeded, UnsupportedKeyword
 from .common import SchemaOptions, _DEFAULT_BASE, _KNOWN, _META, _TYPES, _json_eq
-from .jsontext import _NUMBER, _STRING, _not_keys_pattern
-from .keydfa import not_keys_dfa
+from .jsontext import _NUMBER, _UNIT, _not_keys_pattern
+from .keydfa import not_keys_dfa, unit_string_dfa
 from ..regex.api import regex_dfa
 
 __all__ = ["compile_schema", "SchemaOptions", "WHITESPACE_PRETTY"]
@@ -134,6 +134,15 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
         dfa = not_keys_dfa(excluded, regex_dfa(self.colon) if colon else None)
         return self.rx(pattern) if dfa is None else self.rx_dfa(pattern, dfa)
 
+    def unit_string(self, mn: int, mx: int | None, colon: bool = False) -> str:
+        """The terminal ``"`` + ``_UNIT{mn,mx}`` + ``"`` (+ the colon), its DFA built directly
+        (`keydfa.unit_string_dfa`)."""
+        count = "*" if (mn, mx) == (0, None) else f"{{{mn},{'' if mx is None else mx}}}"
+        pattern = f'"{_UNIT}{count}"' + (self.colon if colon else "")
+        if pattern in self.terms:
+            return self.terms[pattern]
+        return self.rx_dfa(pattern, unit_string_dfa(mn, mx, regex_dfa(self.colon) if colon else None))
+
     def literal(self, text: str) -> str:
         """A terminal matching exactly ``text``, marked literal (the engine then builds its DFA
         from per-character pieces, linear in the length, instead of a regex compilation)."""
@@ -177,7 +186,7 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
     def any_value(self) -> str:
         if self._any is None:
             V = self._any = self.nt("ANY")
-            S = self.rx(_STRING)
+            S = self.unit_string(0, None)
             members = self.nt("members")
             elems = self.nt("elems")
             self.rule(V, S)
@@ -185,7 +194,7 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
             for w in ("true", "false", "null"):
                 self.rule(V, self.lit(w))
             kv = self.nt("kv")
-            self.rule(kv, self.rx(_STRING + self.colon), V)
+            self.rule(kv, self.unit_string(0, None, colon=True), V)
             self.rule(members, kv)
             self.rule(members, members, self.P[","], kv)
             self.rule(V, self.P["{"], self.P["}"])

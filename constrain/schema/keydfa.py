@@ -117,3 +117,65 @@ def not_keys_dfa(excluded: list[str], suffix: ByteDFA | None = None) -> ByteDFA 
         accepting[close] = bool(suffix.accepting[0])
         accepting[suf0:] = suffix.accepting
     return ByteDFA(np.ascontiguousarray(out.astype(np.int32)), accepting)
+
+
+# any JSON string unit (`jsontext._UNIT`): plain code points, or any escape, \uXXXX without surrogates
+_ESC_ANY, _V0, _V1, _V1D, _V2, _V3 = range(8, 14)
+_N_UNIT = 14
+_HEXB = b"0123456789abcdefABCDEF"
+
+
+def _unit_table() -> np.ndarray:
+    t = np.full((_N_UNIT, 256), -1, dtype=np.int64)
+    t[:8] = _UTF8
+    t[_B, 0x5C] = _ESC_ANY
+    for c in b'"\\/bfnrt':
+        t[_ESC_ANY, c] = _B
+    t[_ESC_ANY, ord("u")] = _V0
+    for c in b"0123456789abcABCefEF":
+        t[_V0, c] = _V1
+    t[_V0, ord("d")] = t[_V0, ord("D")] = _V1D
+    for c in _HEXB:
+        t[_V1, c] = _V2
+        t[_V2, c] = _V3
+        t[_V3, c] = _B
+    for c in b"01234567":
+        t[_V1D, c] = _V2
+    return t
+
+
+_UNIT_T = _unit_table()
+_STARTS = np.zeros((_N_UNIT, 256), dtype=bool)  # edges that start a code point (counted)
+_STARTS[_B] = _UNIT_T[_B] >= 0
+
+
+def unit_string_dfa(mn: int, mx: int | None, suffix: ByteDFA | None = None) -> ByteDFA:
+    """``"`` then ``mn..mx`` JSON string units (`jsontext._UNIT`: any escape) then ``"`` and
+    ``suffix``: exactly ``'"' + _UNIT{mn,mx} + '"'``, as ``(count, unit state)`` layers
+    (``mx`` None: the last layer, ``mn``, loops). O(layers * 14 * 256), no regex compilation."""
+    top = mn if mx is None else mx
+    layers = top + 1
+    n_core = layers * _N_UNIT
+    close = 1 + n_core
+    suf0 = close + 1
+    n_suf = 0 if suffix is None else suffix.n_states
+    out = np.full((suf0 + n_suf, 256), -1, dtype=np.int64)
+    out[0, 0x22] = 1  # layer 0, state B
+    k = np.arange(layers)[:, None, None]
+    nk = k + _STARTS[None].astype(np.int64)
+    if mx is None:
+        nk = np.minimum(nk, top)
+    tgt = np.where((_UNIT_T[None] >= 0) & (nk <= top), 1 + nk * _N_UNIT + _UNIT_T[None], -1)
+    out[1:close] = tgt.reshape(n_core, 256)
+    closable = np.arange(layers) >= mn
+    out[1 + np.nonzero(closable)[0] * _N_UNIT + _B, 0x22] = close
+    accepting = np.zeros(out.shape[0], dtype=bool)
+    if suffix is None:
+        accepting[close] = True
+    else:
+        st = suffix.transitions.astype(np.int64)
+        out[suf0:] = np.where(st >= 0, st + suf0, -1)
+        out[close] = out[suf0]
+        accepting[close] = bool(suffix.accepting[0])
+        accepting[suf0:] = suffix.accepting
+    return ByteDFA(np.ascontiguousarray(out.astype(np.int32)), accepting)

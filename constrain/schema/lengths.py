@@ -142,3 +142,4 @@ def length_bounded_dfa(tree, mn: int, mx: int, max_states: int = MAX_PRODUCT_STA
     accepting = np.zeros(n_keep + 2, dtype=bool)
     accepting[-1] = True
     return ByteDFA(np.ascontiguousarray(out.astype(np.int32)), accepting)
+

@@ -11,7 +11,7 @@ from ..regex import parser as rxp
 from .common import _CHUNK, _REGEX_STRING_MAX
 from .formats import EMAIL_BOUNDED, UNCHECKED_FORMATS, format_pattern
 from .lengths import MAX_PRODUCT_STATES, TooLarge, length_bounded_dfa
-from .jsontext import _ANY_TREE, _STRING, _UNIT, _clip_len, _tree_json, _tree_len
+from .jsontext import _ANY_TREE, _UNIT, _clip_len, _tree_json, _tree_len
 
 _NOT_ECMA = re.compile(r"(?<!\\)(?:\\\\)*(?:\\[aAZzQEeGhHK]|\(\?[aiLmsux]+[:)]|\(\?P|\(\?#)")
 
@@ -176,11 +176,11 @@ class StringsMixin:
             return self.rx(f'"{body}"')
         if mx is None:
             if mn == 0:
-                return self.rx(_STRING)
+                return self.unit_string(0, None)
             if mn <= _REGEX_STRING_MAX:
-                return self.rx(f'"{_UNIT}{{{mn},}}"')
+                return self.unit_string(mn, None)
         elif mx <= _REGEX_STRING_MAX:
-            return self.rx(f'"{_UNIT}{{{mn},{mx}}}"')
+            return self.unit_string(mn, mx)
         # long strings: chunked repetition with linear-size rules
         q = self.lit('"')
         return self.seq([q, self.repeat(_UNIT, mn, mx), q], "str")
