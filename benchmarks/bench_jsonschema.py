@@ -21,7 +21,9 @@ Usage::
 ``--grammar-only`` measures coverage alone, fast enough for every schema: a schema counts as
 compiled when ``JsonSchema(schema)`` (schema → grammar, terminal DFAs included) succeeds within
 ``--timeout`` seconds of *CPU* time (wall time on a shared machine would count other processes'
-load); no peers run, llguidance's recorded results are the comparison.
+load); no peers run, llguidance's recorded results are the comparison. With ``--out`` it saves one row
+per schema (subset, id, compiled, refusal keyword and message, CPU ms) and prints the refusals per
+subset; ``--report`` is for the full mode's files.
 """
 
 from __future__ import annotations
@@ -320,6 +322,12 @@ def _grammar_only(a) -> int:
           f"{100 * (tot[1] - tot[2]) / tot[0]:+.1f} pp | |")
     print("refusals:", sorted(refusals.items(), key=lambda kv: -kv[1])[:12])
     print(f"compile p50 CPU ms over all compiled: {_p([r['ms'] for r in saved if r['ok']], 50):.1f}")
+    for subset in dict.fromkeys(r["subset"] for r in saved):
+        per: dict = {}
+        for r in saved:
+            if r["subset"] == subset and not r["ok"]:
+                per[r["reason"]] = per.get(r["reason"], 0) + 1
+        print(f"  {subset} refusals:", sorted(per.items(), key=lambda kv: -kv[1])[:6])
     if a.out:
         Path(a.out).write_text(json.dumps(saved, indent=0))
     return 0
