@@ -23,10 +23,10 @@ from .errors import TokenRejected
 from .vocab import Vocabulary
 
 
-# The last bitmask that passed `check_bitmask_row` in a wrapped ``fill_mask``, and its row count:
-# a mask per step into one preallocated bitmask then costs one identity test and one row test.
-# (numpy arrays cannot change dtype or shape in place; a race only causes a re-check.)
-_LAST_CHECKED: list = [None, 0]
+# The last bitmask that passed `check_bitmask_row` in a ``fill_mask``, its row count and the
+# vocabulary width it was checked for: a mask per step into one preallocated bitmask then costs one
+# identity test and one row test. One tuple, replaced whole, so threads never see a mixed entry.
+_LAST_CHECKED: list = [(None, 0, -1)]
 
 
 def _checked_token_call(fn):
@@ -43,17 +43,12 @@ def _checked_token_call(fn):
 
 def _checked_fill_mask(fn):
     def fill_mask(self, bitmask, row: int = 0) -> None:
-        last = _LAST_CHECKED
-        if bitmask is last[0] and type(row) is int and 0 <= row < last[1]:
+        last = _LAST_CHECKED[0]
+        if bitmask is last[0] and type(row) is int and 0 <= row < last[1] \
+                and last[2] == self.vocab.words:
             return fn(self, bitmask, row)
-        words = self.vocab.words
-        arr = check_bitmask_row(bitmask, row, words)
-        row = int(row)
-        if arr.shape[1] > words:  # ids past the vocabulary: never allowed; the matcher sees its width
-            arr[row, words:] = 0
-            return fn(self, arr[:, :words], row)
-        last[0], last[1] = bitmask, arr.shape[0]
-        return fn(self, bitmask, row)
+        arr, row = checked_bitmask_row(bitmask, row, self.vocab.words)
+        return fn(self, arr, row)
 
     fill_mask.__qualname__, fill_mask.__doc__ = fn.__qualname__, fn.__doc__
     fill_mask.__wrapped__ = fn
@@ -344,6 +339,22 @@ def check_bitmask_row(bitmask, row, words: int) -> np.ndarray:
     if not 0 <= r < arr.shape[0]:
         raise ValueError(f"row {r} out of range for a bitmask of {arr.shape[0]} rows")
     return arr
+
+
+def checked_bitmask_row(bitmask, row, words: int) -> tuple:
+    """``(bitmask, row)`` ready for a matcher of width ``words``: `check_bitmask_row`'s checks
+    (typed errors), ``row`` as an int; a bitmask with more than ``words`` columns gets the extra
+    columns of ``row`` zeroed (ids past the vocabulary are never allowed) and comes back as a
+    ``words``-column numpy view. Others come back as given (a tensor stays a tensor) and are
+    remembered, so the next call with the same bitmask passes a matcher's fast path (identity,
+    row and width tests on `_LAST_CHECKED`)."""
+    arr = check_bitmask_row(bitmask, row, words)
+    row = operator.index(row)
+    if arr.shape[1] > words:
+        arr[row, words:] = 0
+        return arr[:, :words], row
+    _LAST_CHECKED[0] = (bitmask, arr.shape[0], words)
+    return bitmask, row
 
 
 def __getattr__(name: str):

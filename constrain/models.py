@@ -88,23 +88,28 @@ def load_smollm2_tokenizer():
         return AutoTokenizer.from_pretrained(d, gguf_file=fname)
 
 
-@functools.lru_cache(maxsize=None)
-def load_smollm2_model():
-    """SmolLM2-135M-Instruct as a float32 ``torch`` causal LM in eval mode (dequantized from GGUF)."""
+def _load_gguf_model(d: str, fname: str, name: str):
+    """A GGUF checkpoint as a float32 ``torch`` causal LM in eval mode (de-quantized)."""
     _require_gguf()
     _quiet_transformers()
     import torch
     from transformers import AutoModelForCausalLM
 
-    d, fname = smollm2_gguf()
     # The GGUF de-quantization loop uses a bare tqdm bar: keep it off stderr.
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         model = AutoModelForCausalLM.from_pretrained(d, gguf_file=fname, dtype=torch.float32)
     if next(model.parameters()).dtype != torch.float32:  # pragma: no cover - defensive
-        raise RuntimeError(f"SmolLM2 loaded as {next(model.parameters()).dtype}, expected float32")
+        raise RuntimeError(f"{name} loaded as {next(model.parameters()).dtype}, expected float32")
     model.eval()
     return model
+
+
+@functools.lru_cache(maxsize=None)
+def load_smollm2_model():
+    """SmolLM2-135M-Instruct as a float32 ``torch`` causal LM in eval mode (dequantized from GGUF)."""
+    _require_gguf()
+    return _load_gguf_model(*smollm2_gguf(), "SmolLM2")
 
 
 @functools.lru_cache(maxsize=None)
@@ -135,16 +140,7 @@ def load_gemma3_model():
     """Gemma 3 270M as a float32 ``torch`` causal LM in eval mode, de-quantized from the Q4_K_M GGUF
     (minutes on a loaded CPU; ~1.1 GB of float32 weights). Its GGUF carries no chat template."""
     _require_gguf()
-    _quiet_transformers()
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    d, fname = gemma3_gguf()
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
-        model = AutoModelForCausalLM.from_pretrained(d, gguf_file=fname, dtype=torch.float32)
-    model.eval()
-    return model
+    return _load_gguf_model(*gemma3_gguf(), "Gemma 3 270M")
 
 
 @functools.lru_cache(maxsize=None)

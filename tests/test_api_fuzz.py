@@ -178,3 +178,20 @@ def test_set_token_bits_matches_a_bool_mask(ids):
     assert all(token_bit(row, t) == (t in ids) for t in range(-2, 100))
     with pytest.raises(ValueError):
         set_token_bits(row, [96])
+
+
+@pytest.mark.parametrize("face", list(FACES))
+def test_one_bitmask_shared_by_two_vocabulary_widths(face):
+    """The per-bitmask fast path of ``fill_mask`` remembers the width it checked: a bitmask checked
+    for a wide vocabulary, then used by a narrower one, gets the narrow mask and zeros past it."""
+    wide = cn.Vocabulary.from_bytes([b"a", b"b", b" "] + [bytes([65 + i % 26]) * (2 + i // 26)
+                                                          for i in range(97)], eos_ids=(0,))
+    assert wide.words > WORDS
+    bm = np.full((2, wide.words), 7, np.int32)
+    FACES[face]().compile(wide).matcher().fill_mask(bm, 1)
+    m = _matcher(face)
+    m.fill_mask(bm, 1)
+    ref = np.zeros((1, WORDS), np.int32)
+    m.fill_mask(ref, 0)
+    assert np.array_equal(bm[1, :WORDS], ref[0]) and not bm[1, WORDS:].any()
+    assert (bm[0] == 7).all()

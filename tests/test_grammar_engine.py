@@ -489,9 +489,9 @@ def test_masks_brute_force_small_vocab_all_steps(name, alphabet):
 def test_masks_brute_force_small_vocab_split_walks(monkeypatch, name, alphabet):
     """Every walk with several lexer states taken as the union of single-state walks (forced on a
     small trie; with `warm_single` below every first byte): masks still equal brute force."""
-    from constrain.grammar import engine
+    from constrain.grammar import walks
 
-    monkeypatch.setattr(engine, "_SPLIT_NODES", 1)
+    monkeypatch.setattr(walks, "_SPLIT_NODES", 1)
     test_masks_brute_force_small_vocab_all_steps(name, alphabet)
 
 
@@ -639,7 +639,7 @@ def test_masks_brute_force_deep_token_chains(limits):
             m.fill_mask(buf)
             assert np.array_equal(bitmask_to_bool(buf, v.size)[0], _brute(c, m))
             assert m.is_accepting()
-    assert limits is not None or (c._vc.contrib and c.engine._tm.next)
+    assert limits is not None or (c._vc.contrib and c.engine.masks.templates.next)
 
 
 @pytest.mark.parametrize("name,text", [

@@ -15,7 +15,8 @@ import numpy as np
 
 from ..bitmask import set_token_bits
 from ..errors import TokenRejected
-from ..matcher import CompiledConstraint, Completable, Constraint, Matcher, as_numpy_bitmask
+from ..matcher import (_LAST_CHECKED, CompiledConstraint, Completable, Constraint, Matcher,
+                       as_numpy_bitmask, as_token_id, checked_bitmask_row)
 from ..vocab import Vocabulary
 from .engine import Engine, GrammarLimits
 from .ir import CFG
@@ -230,8 +231,9 @@ class GrammarMatcher(Matcher):
     """
 
     byte_prefix_closed = True
+    validates_arguments = True  # inline: a type test per token id, `_LAST_CHECKED` per bitmask
 
-    __slots__ = ("_c", "_chart", "_hist", "_done", "_mask", "_total", "vocab")
+    __slots__ = ("_c", "_chart", "_hist", "_done", "_mask", "_total", "_fed", "vocab")
 
     def __init__(self, compiled: CompiledGrammar, chart=None, hist=None, done=None, total=None):
         self._c = compiled
@@ -242,6 +244,7 @@ class GrammarMatcher(Matcher):
         self._done = bool(done)
         self._total = total if total is not None else self._chart[0].n_items
         self._mask = None  # (num_tokens, row) of the last fill_mask
+        self._fed = None  # (last set, token id, sets after it) of the last `allows` that fed bytes
 
     @property
     def num_tokens(self) -> int:
@@ -263,7 +266,8 @@ class GrammarMatcher(Matcher):
         return c.engine.feed(self._chart, data, self._deadline(), lim.max_items_total - self._total)
 
     def allows(self, token_id: int) -> bool:
-        token_id = int(token_id)
+        if type(token_id) is not int:
+            token_id = as_token_id(token_id)
         c = self._c
         if self._done:
             return token_id in c._eos
@@ -284,10 +288,18 @@ class GrammarMatcher(Matcher):
         w = c._vc.roots.get(E.lex()[0])
         if w is not None and (int(w.row[token_id >> 5]) >> (token_id & 31)) & 1:
             return True
-        return self._feed(token_id) is not None
+        out = self._feed(token_id)
+        if out is None:
+            return False
+        self._fed = (E, token_id, out)  # `advance(token_id)` next (AWRS) reuses the sets
+        return True
 
     def fill_mask(self, bitmask, row: int = 0) -> None:
         c = self._c
+        last = _LAST_CHECKED[0]
+        if bitmask is not last[0] or type(row) is not int or not 0 <= row < last[1] \
+                or last[2] != c.vocab.words:
+            bitmask, row = checked_bitmask_row(bitmask, row, c.vocab.words)
         if type(bitmask) is not np.ndarray:
             bitmask = as_numpy_bitmask(bitmask)
         if self._done:
@@ -302,7 +314,8 @@ class GrammarMatcher(Matcher):
         bitmask[row] = r
 
     def advance(self, token_id: int) -> None:
-        token_id = int(token_id)
+        if type(token_id) is not int:
+            token_id = as_token_id(token_id)
         c = self._c
         if self._done or token_id in c._eos:
             if (token_id in c._eos) and (self._done or self._chart[-1].accept):
@@ -312,7 +325,12 @@ class GrammarMatcher(Matcher):
             raise TokenRejected(f"token {token_id} is not allowed "
                                 + ("after end of sequence" if self._done else
                                    "(EOS before the output is a complete sentence)"))
-        out = self._feed(token_id)
+        fed = self._fed
+        if fed is not None and fed[0] is self._chart[-1] and fed[1] == token_id:
+            out = fed[2]  # the same set and token as the last `allows`: the same sets follow
+        else:
+            out = self._feed(token_id)
+        self._fed = None
         if out is None:
             tb = c._token_bytes[token_id] if 0 <= token_id < c.vocab.size else None
             raise TokenRejected(f"token {token_id} ({tb!r}) is not allowed by the grammar after "

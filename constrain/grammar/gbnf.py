@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from ..errors import InvalidSyntax
 from .ir import CFG, Rule, Terminal
 from .lark_frontend import _check_productive, validate_terminal
+from .normalize import reachable_symbols
 
 __all__ = ["gbnf_to_cfg"]
 
@@ -458,20 +459,13 @@ def gbnf_to_cfg(text: str, *, start: str = "root", allow_unreachable: bool = Fal
     LimitExceeded
         A terminal's DFA exceeds the default `RegexLimits` (huge ``{m,n}`` counts).
     """
-    p = _Parser(text)
-    parsed = p.grammar()
+    parsed = _Parser(text).grammar()
 
     def locate(pos: int) -> tuple[int, int]:
         line = text.count("\n", 0, pos) + 1
         return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
 
-    names: dict[str, int] = {}
-    for name, _, pos in parsed:
-        if name in names:
-            line, col = locate(pos)
-            raise InvalidSyntax(f"GBNF: rule '{name}' defined twice", source=text, line=line,
-                                column=col)
-        names[name] = pos
+    names = _rule_positions(parsed, text, locate)
     if start not in names:
         raise InvalidSyntax(f"GBNF: no '{start}' rule (the start rule)", source=text)
     b = _Builder(text, set(names), locate)
@@ -479,19 +473,7 @@ def gbnf_to_cfg(text: str, *, start: str = "root", allow_unreachable: bool = Fal
         b.origin = name
         for alt in b.alternatives(body):
             b.add(name, alt)
-
-    # reachability from start
-    by_lhs: dict[str, list[Rule]] = {}
-    for r in b.rules:
-        by_lhs.setdefault(r.lhs, []).append(r)
-    reach = {start}
-    stack = [start]
-    while stack:
-        for r in by_lhs.get(stack.pop(), ()):
-            for s in r.rhs:
-                if s not in b.terminals and s not in reach:
-                    reach.add(s)
-                    stack.append(s)
+    reach = reachable_symbols([(r.lhs, r.rhs) for r in b.rules], start)
     for name, pos in names.items():
         if name not in reach and not allow_unreachable:
             line, col = locate(pos)
@@ -502,19 +484,31 @@ def gbnf_to_cfg(text: str, *, start: str = "root", allow_unreachable: bool = Fal
     used = {s for r in rules for s in r.rhs if s in b.terminals}
     terminals = {n: t for n, t in b.terminals.items() if n in used}
     cfg = CFG(start=start, rules=rules, terminals=terminals)
-
-    def locate_rule(name):
-        pos = names.get(name)
-        if pos is None:
-            return None
-        line, col = locate(pos)
-
-        class _Tok:  # what _check_productive's error helper reads
-            pass
-
-        tok = _Tok()
-        tok.line, tok.column = line, col
-        return tok
-
-    _check_productive(cfg, text, locate_rule)
+    _check_productive(cfg, text, lambda name: _rule_token(names, locate, name))
     return cfg
+
+
+def _rule_positions(parsed, text: str, locate) -> dict[str, int]:
+    """Rule name -> offset of its definition; `InvalidSyntax` for a rule defined twice."""
+    names: dict[str, int] = {}
+    for name, _, pos in parsed:
+        if name in names:
+            line, col = locate(pos)
+            raise InvalidSyntax(f"GBNF: rule '{name}' defined twice", source=text, line=line,
+                                column=col)
+        names[name] = pos
+    return names
+
+
+class _Tok:
+    """A position as `lark_frontend._check_productive`'s error helper reads it."""
+
+    def __init__(self, line: int, column: int):
+        self.line, self.column = line, column
+
+
+def _rule_token(names: dict, locate, name: str) -> _Tok | None:
+    pos = names.get(name)
+    if pos is None:
+        return None
+    return _Tok(*locate(pos))

@@ -22,8 +22,8 @@ import re
 from typing import Iterable, Sequence
 
 from ..errors import InvalidSyntax, LimitExceeded, UnsupportedFeature
-from ..regex.parser import group_depths
 from .ir import CFG, Rule, Terminal
+from .lark_patterns import lark_lexeme_pattern
 
 __all__ = ["lark_to_cfg", "COMMON_LARK", "terminal_regex", "WORD_CHARS"]
 
@@ -157,108 +157,6 @@ def validate_terminal(term: Terminal, where: str, *, source: str | None = None,
         raise InvalidSyntax(f"{where} matches the empty string (a terminal must consume text; "
                             "make it optional in the rules instead)", source=source, line=line,
                             column=column)
-
-
-# -- lazy quantifiers ------------------------------------------------------------------------------
-# lark's Earley (dynamic lexers) takes a terminal's regex match at a position, then its truncations:
-# a lazy ``".*?"`` therefore only ever lexes up to the *first* closing quote, while the language
-# of the regex (what all-splits lexing over `re.fullmatch` means) also contains '"a"b"'. The
-# common idiom "any-class, lazily, then a one- or two-character delimiter, then a nullable tail"
-# is rewritten into the delimiter-free form lark's lexemes have (``"[^"\n]*"``); other lazy
-# quantifiers are kept, silently when the terminal's language is prefix-free (then shortest-first
-# and all-splits lexing agree), with a warning otherwise (their full language is used).
-
-_ANY_LAZY = re.compile(r"""(?x)
-    (?P<cls> \. | \((?:\?:)?\.\|(?:\\n|\n)\) | \((?:\?:)?(?:\\n|\n)\|\.\) | \[\\s\\S\] | \[\\S\\s\]
-           | \[\^(?:\\.|[^\]\\])+\] )
-    (?P<q>[*+])\?""")
-_DELIM_ATOM = re.compile(r"\\[^A-Za-z0-9]|[^\\.^$*+?{}\[\]|()]")
-
-
-def _split_top(pattern: str, pos: int) -> int:
-    """Group depth of ``pattern`` at ``pos`` (outside classes, escapes honoured)."""
-    depth = 0
-    for i, c, d in group_depths(pattern):
-        if i >= pos:
-            break
-        depth = d + (c == "(") - (c == ")")
-    return depth
-
-
-def _delazy(pattern: str, flags: int) -> str | None:
-    """The lazy-free equivalent of ``pattern`` under lark's shortest-first matching, for the
-    idiom ``PREFIX (any)*? DELIM TAIL`` (DELIM one character, or two different characters with
-    ``*?``; TAIL lazy-free and matching the empty string); None if ``pattern`` is not that."""
-    m = None
-    for m in _ANY_LAZY.finditer(pattern):
-        break
-    if m is None or _split_top(pattern, m.start()) != 0:
-        return None
-    rest = pattern[m.end():]
-    atoms = []
-    j = 0
-    while len(atoms) < 2:
-        a = _DELIM_ATOM.match(rest, j)
-        if a is None:
-            break
-        atoms.append(a.group(0))
-        j = a.end()
-    cls, q = m.group("cls"), m.group("q")
-    if cls.startswith("[^"):
-        excluded = cls[2:-1]
-    elif cls == "." and not flags & re.DOTALL:
-        excluded = r"\n"
-    else:
-        excluded = ""
-    for n in (1, 2):
-        if len(atoms) < n or (n == 2 and (q == "+" or atoms[0] == atoms[1])):
-            continue
-        delim = atoms[:n]
-        tail = rest[len("".join(delim)):]
-        if re.search(r"[*+?}]\?", tail) or (flags & re.IGNORECASE and any(
-                d[-1].isalpha() for d in delim)):
-            continue
-        try:
-            if re.fullmatch(tail, "", flags) is None or _split_top(tail, len(tail)) != 0:
-                continue
-        except re.error:
-            continue
-        lit = [d[-1] for d in delim]
-        if any(("\\" + ch) in excluded or ch in excluded.replace("\\\\", "") for ch in lit
-               if ch != "\\"):
-            return None  # the delimiter cannot occur in the class: keep the pattern as it is
-        esc = ["\\" + ch if not ch.isalnum() else ch for ch in lit]
-        any_ = f"[^{excluded}]" if excluded else r"[\s\S]"
-        if n == 1:
-            not_a = f"[^{excluded}{esc[0]}]"
-            body = f"(?:{not_a})*" if q == "*" else f"{any_}(?:{not_a})*"
-        else:
-            not_a = f"[^{excluded}{esc[0]}]"
-            not_ab = f"[^{excluded}{esc[0]}{esc[1]}]"
-            body = f"{not_a}*(?:{esc[0]}+{not_ab}{not_a}*)*{esc[0]}*"
-        return pattern[:m.start()] + body + "".join(delim) + tail
-    return None
-
-
-def _lark_lexeme_pattern(pattern: str, flags: int, where: str) -> str:
-    """``pattern`` with lark's shortest-first idioms made explicit (see `_delazy`)."""
-    if not re.search(r"[*+?}]\?", pattern):
-        return pattern
-    try:
-        dfa = terminal_regex(pattern, flags).dfa
-        if not (dfa.transitions[dfa.accepting] >= 0).any():
-            return pattern  # prefix-free language: shortest-first and all splits agree
-    except (InvalidSyntax, UnsupportedFeature, LimitExceeded):
-        return pattern  # validate_terminal reports it
-    new = _delazy(pattern, flags)
-    if new is not None and not re.search(r"[*+?}]\?", new):
-        return new
-    import warnings
-
-    warnings.warn(f"{where} has a lazy quantifier: its full regular language is used, which "
-                  "can be larger than the lexemes lark's shortest-first matching produces "
-                  f"(pattern {pattern!r})", stacklevel=4)
-    return pattern
 
 
 def _common_loader(base_path, grammar_path):
@@ -454,12 +352,21 @@ def lark_to_cfg(text: str, start: str = "start", *, path: str | None = None,
     LimitExceeded
         A terminal's DFA exceeds the default `RegexLimits`.
     """
-    from lark.exceptions import GrammarError
-    from lark.load_grammar import GrammarBuilder
+    sc = _scan(text, _raw_tree(text))
+    _check_references(sc, text, start)
+    lterms, lrules, ignore = _lark_compile(text, start, path, import_paths)
+    _check_reachable(sc, lrules, ignore, text, start, allow_unreachable)
+    tdefs = {td.name: td for td in lterms}
+    terminals = _terminals(sc, tdefs, lterms, lrules, ignore, text)
+    rules = _rules(sc, lrules, terminals)
+    cfg = CFG(start=start, rules=tuple(rules), terminals=terminals,
+              ignore=tuple(str(i) for i in ignore), word_chars=_word_chars(tdefs))
+    _check_productive(cfg, text, lambda name: sc.defs.get(name, (None, None))[1])
+    return cfg
 
-    tree = _raw_tree(text)
-    sc = _scan(text, tree)
 
+def _check_references(sc: _Scan, text: str, start: str) -> None:
+    """Undefined symbols and an undefined start rule: `InvalidSyntax` with their position."""
     known = set(sc.defs) | set(sc.imported) | set(sc.declared)
     for tok in sc.refs:
         if str(tok) not in known:
@@ -468,18 +375,28 @@ def lark_to_cfg(text: str, start: str = "start", *, path: str | None = None,
     if start not in sc.defs and start not in sc.imported:
         raise InvalidSyntax(f"the start rule '{start}' is not defined", source=text)
 
+
+def _lark_compile(text: str, start: str, path: str | None, import_paths: Sequence[str]):
+    """lark's loader and EBNF → BNF expansion: (terminal defs, rules, ignored names)."""
+    from lark.exceptions import GrammarError
+    from lark.load_grammar import GrammarBuilder
+
     gb = GrammarBuilder(False, [_common_loader, *import_paths])
     try:
         gb.load_grammar(text, path or "<string>")
         grammar = gb.build()
-        lterms, lrules, ignore = grammar.compile([start], "*")
+        return grammar.compile([start], "*")
     except GrammarError as e:
         raise InvalidSyntax(f"invalid Lark grammar: {e}", source=text) from None
     except OSError as e:
         name = getattr(e, "filename", None) or str(e)
         raise InvalidSyntax(f"invalid Lark grammar: cannot import {name!r}", source=text) from None
 
-    # -- reachability of the user's own symbols ------------------------------------------------
+
+def _check_reachable(sc: _Scan, lrules, ignore, text: str, start: str,
+                     allow_unreachable: bool) -> None:
+    """Every user rule and terminal is reachable from ``start`` (or `InvalidSyntax` at it),
+    unless ``allow_unreachable``."""
     used_terms: set[str] = set(ignore)
     reach_rules: set[str] = set()
     for r in lrules:
@@ -498,9 +415,10 @@ def lark_to_cfg(text: str, start: str = "start", *, path: str | None = None,
         raise _syntax_error(f"{what} '{name}' is unreachable from the start rule '{start}' "
                             "(remove it, or pass allow_unreachable=True)", text, tok)
 
-    # -- terminals -----------------------------------------------------------------------------
-    tdefs = {td.name: td for td in lterms}
-    terminals: dict[str, Terminal] = {}
+
+def _terminals(sc: _Scan, tdefs: dict, lterms, lrules, ignore, text: str) -> dict[str, Terminal]:
+    """The IR terminals the rules and ``%ignore`` use, validated (with their position);
+    `UnsupportedFeature` for a ``%declare``d terminal (no pattern)."""
     for r in lrules:
         for s in r.expansion:
             if s.is_term and s.name not in tdefs:
@@ -509,6 +427,7 @@ def lark_to_cfg(text: str, start: str = "start", *, path: str | None = None,
                 raise UnsupportedFeature("%declare", detail=f"terminal {s.name} (line {line}, "
                                          f"column {col}) has no pattern: lark fills declared "
                                          "terminals from a post-lexer, which has no equivalent here")
+    terminals: dict[str, Terminal] = {}
     emitted = set(ignore) | {s.name for r in lrules for s in r.expansion if s.is_term}
     for td in lterms:
         if td.name not in emitted:
@@ -526,13 +445,17 @@ def lark_to_cfg(text: str, start: str = "start", *, path: str | None = None,
             where = f"the literal {raw}" if raw else f"terminal {td.name}"
         line, col = _tok_pos(tok)
         if term.literal is None:
-            new = _lark_lexeme_pattern(term.pattern, term.flags, where)
+            new = lark_lexeme_pattern(term.pattern, term.flags, where)
             if new != term.pattern:
                 term = Terminal(term.name, new, term.flags, None, term.priority)
         validate_terminal(term, where, source=text, line=line, column=col)
         terminals[term.name] = term
+    return terminals
 
-    # -- rules ---------------------------------------------------------------------------------
+
+def _rules(sc: _Scan, lrules, terminals: dict) -> list[Rule]:
+    """The IR rules (duplicates dropped, ``origin`` the user rule); `UnsupportedFeature` for a
+    ``%declare``d rule (no definition)."""
     user_rules = [n for n, (k, _) in sc.defs.items() if k == "rule"]
     rules: list[Rule] = []
     seen: set[tuple[str, tuple[str, ...]]] = set()
@@ -551,11 +474,7 @@ def lark_to_cfg(text: str, start: str = "start", *, path: str | None = None,
                 line, col = _tok_pos(tok)
                 raise UnsupportedFeature("%declare", detail=f"rule {s} (line {line}, column {col}) "
                                          "has no definition")
-
-    cfg = CFG(start=start, rules=tuple(rules), terminals=terminals,
-              ignore=tuple(str(i) for i in ignore), word_chars=_word_chars(tdefs))
-    _check_productive(cfg, text, lambda name: sc.defs.get(name, (None, None))[1])
-    return cfg
+    return rules
 
 
 def _word_chars(tdefs: dict) -> str:

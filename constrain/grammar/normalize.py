@@ -422,7 +422,7 @@ def normal_form(cfg: CFG, limits=None, dfas: dict | None = None, allow_empty: bo
     a start without rules instead of an error. Raises `InvalidSyntax` for undefined symbols, invalid terminals and an
     empty language."""
     from ..regex.automata import RegexLimits
-    from .engine import GrammarLimits
+    from .limits import GrammarLimits
 
     limits = limits or GrammarLimits()
     _check_symbols(cfg)

@@ -12,8 +12,9 @@ simply *spans* NFA states ``p → q`` when some word of its language leads the N
 
 Compile time (`InfillGrammar`, once per grammar):
 
-1. ``%ignore`` terminals are compiled in: each terminal ``t`` of a rule becomes ``W_t → t IGS``,
-   ``IGS → ε | IGS I`` for every ignored ``I``, and the start ``S' → IGS S``.
+1. The grammar's one normal form (`constrain.grammar.normalize.normal_form`): ``%ignore``
+   compiled in (each terminal ``t`` of a rule becomes ``_W_t → IGS t``, the start
+   ``S' → start IGS``, ``IGS`` one star terminal where exact), runs of closed terminals collapsed.
 2. Useless symbols are removed, rules are binarised (shared suffixes), and ε is eliminated
    (``A → B C`` with nullable ``B`` also gives the unit rule ``A → C``); only the start's
    nullability is kept aside. The grammar is then in the form ``A → B C | B`` over symbols
@@ -105,7 +106,7 @@ class InfillGrammar:
         self.limits = limits or InfillLimits()
         # --- 1. the one normal form: ignore runs compiled in (`_W_t -> IGS t`, `S' -> start IGS`,
         # IGS one star terminal where exact), runs of closed terminals collapsed, pruned
-        from ..grammar.normalize import normal_form
+        from ..grammar.normalize import normal_form, nullable_symbols
 
         nf = normal_form(cfg, dfas=dfas, allow_empty=True)
         names = nf.names
@@ -134,14 +135,7 @@ class InfillGrammar:
                 bin_rules.append((lhs, (rhs[0], nt)))
             else:
                 bin_rules.append((lhs, rhs))
-        nullable = {t for t in tnames if tnullable[t]}
-        changed = True
-        while changed:
-            changed = False
-            for lhs, rhs in bin_rules:
-                if lhs not in nullable and all(s in nullable for s in rhs):
-                    nullable.add(lhs)
-                    changed = True
+        nullable = nullable_symbols(bin_rules, (t for t in tnames if tnullable[t]))
         eps_free = set()
         for lhs, rhs in bin_rules:
             if len(rhs) == 1:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import functools
+import operator
 import re
 import threading
 import time
@@ -24,7 +25,7 @@ import numpy as np
 from ..bitmask import set_token_bits
 from ..errors import InvalidSyntax, TokenRejected
 from ..matcher import (CompiledConstraint, Completable, Constraint, StateStackMatcher,
-                       as_numpy_bitmask)
+                       as_token_id, check_bitmask_row)
 from ..native import dfa_index
 from ..vocab import Vocabulary
 from .automata import ByteDFA, RegexLimits, build_dfa
@@ -251,10 +252,12 @@ class CompiledRegex(Completable, CompiledConstraint):
         self._row_views[state] = memoryview(row).cast("B")
         self._rows[state] = row
 
-    def destination(self, bitmask):
-        """(bitmask, byte view or None) for ``fill_mask``; None means: use numpy assignment
-        (a bitmask that is not C-contiguous int32 with exactly ``vocab.words`` columns)."""
-        arr = bitmask if type(bitmask) is np.ndarray else as_numpy_bitmask(bitmask)
+    def destination(self, bitmask, row=0):
+        """(bitmask, byte view or None, numpy array) for ``fill_mask``, after the checks of
+        `constrain.matcher.check_bitmask_row` (typed errors; ``row`` must fit); a view of None
+        means: use numpy assignment (a bitmask that is not C-contiguous int32 with exactly
+        ``vocab.words`` columns)."""
+        arr = check_bitmask_row(bitmask, row, self.vocab.words)
         view = None
         if (arr.dtype == np.int32 and arr.ndim == 2 and arr.shape[1] == self.vocab.words
                 and arr.flags.c_contiguous and arr.flags.writeable):
@@ -320,8 +323,11 @@ class RegexMatcher(StateStackMatcher):
     """Per-sequence DFA state with a history stack for ``rollback``."""
 
     byte_prefix_closed = True
+    validates_arguments = True  # inline: a type test per token id, `destination` per bitmask
 
     def allows(self, token_id: int) -> bool:
+        if type(token_id) is not int:
+            token_id = as_token_id(token_id)
         c = self._c
         s = self._states[-1]
         r = c._rows[s]
@@ -339,10 +345,12 @@ class RegexMatcher(StateStackMatcher):
             c.row(s)
             src = c._row_views[s]
         dst = c._dst
-        if dst is None or dst[0] is not bitmask:
-            dst = c.destination(bitmask)
+        if dst is None or dst[0] is not bitmask or type(row) is not int \
+                or not 0 <= row < dst[2].shape[0]:
+            dst = c.destination(bitmask, row)
+            row = operator.index(row)
         view = dst[1]
-        if view is not None and 0 <= row < dst[2].shape[0]:
+        if view is not None:
             nb = c._row_nbytes
             view[row * nb:(row + 1) * nb] = src
         else:
@@ -351,7 +359,9 @@ class RegexMatcher(StateStackMatcher):
             arr[row, w:] = 0  # ids beyond the vocabulary are never allowed
 
     def advance(self, token_id: int) -> None:
-        nxt = self._c.step(self._states[-1], int(token_id))
+        if type(token_id) is not int:
+            token_id = as_token_id(token_id)
+        nxt = self._c.step(self._states[-1], token_id)
         if nxt < 0:
             raise TokenRejected(
                 f"token {token_id} ({self._c.vocab.token_bytes[token_id] if 0 <= token_id < self._c.vocab.size else None!r}) "

@@ -23,6 +23,7 @@ import warnings
 from urllib.parse import urljoin, urldefrag
 
 from ..grammar.ir import CFG, Rule, Terminal
+from ..grammar.normalize import productive_symbols, reachable_symbols
 from .arrays import ArraysMixin
 from .combinators import CombinatorsMixin
 from .counting import CountingMixin
@@ -212,17 +213,15 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
             raise InvalidSchema("the schema accepts no value (it is unsatisfiable)", pointer="")
         S = "start"
         self.rule(S, start)
-        # drop rules that use a nonterminal with no productions (dead states of counting rules,
-        # unsatisfiable $ref targets): they derive nothing
-        rules = self.rules
-        while True:
-            defined = {r.lhs for r in rules}
-            kept = [r for r in rules if all(x in defined or x in self.term_objs for x in r.rhs)]
-            if len(kept) == len(rules):
-                break
-            rules = kept
-        if S not in {r.lhs for r in rules}:
+        # keep the rules that derive some text and that the start reaches (dead states of
+        # counting rules and unsatisfiable $ref targets derive nothing): the normal form's passes
+        is_term = self.term_objs.__contains__
+        prod = productive_symbols([(r.lhs, r.rhs) for r in self.rules], is_term)
+        if S not in prod:
             raise InvalidSchema("the schema accepts no value (it is unsatisfiable)", pointer="")
+        rules = [r for r in self.rules if all(x in prod or is_term(x) for x in r.rhs)]
+        reach = reachable_symbols([(r.lhs, r.rhs) for r in rules], S)
+        rules = [r for r in rules if r.lhs in reach]
         used = {x for r in rules for x in r.rhs}
         terms = {t.name: t for t in self.term_objs.values() if t.name in used}
         return CFG(S, tuple(rules), terms)

@@ -1,0 +1,192 @@
+"""Canonical ids of Earley sets' futures (`Signer`) and relocatable closures (`Templates`).
+
+A *signature* names what a chart set can still accept: two sets with the same signature have
+the same mask, so whole masks are cached per signature (`masks`), and a signature followed by a
+byte gives a known next signature (``Earley._sig_trans``), so sets on known paths are signed for
+a dict lookup per byte. Templates intern the virtual sets that a mask computation builds for
+lexemes ending deep inside one token, by content relative to their own position.
+"""
+
+from __future__ import annotations
+
+from .earley import ESet
+from .limits import GrammarLimits, SharedLock
+
+__all__ = ["Signer", "Templates"]
+
+
+class _Unsigned(Exception):
+    """A set at an origin has no signature yet (`Signer.future_id`)."""
+
+
+class Signer:
+    """The engine-wide intern table of set futures. ``sig_trans`` is the recognizer's
+    (``Earley._sig_trans``): this fills it, `Earley.step` reads it. Ids are never reused (the
+    tables are cleared when they hold ``GrammarLimits.max_signatures`` entries)."""
+
+    def __init__(self, limits: GrammarLimits, lock: SharedLock, sig_trans: dict):
+        self.limits = limits
+        self._lock = lock
+        self._table: dict = {}
+        self._trans = sig_trans
+        self._next = 0
+
+    def sig(self, chart: list, i: int = -1) -> int:
+        """A canonical id of ``chart[i]``'s *future*: two sets with the same id accept the same
+        continuations (so have the same mask and the same ``accept``). The id interns the set's
+        live items (scan items, waiting items, predicted nonterminals, accept) with every origin
+        replaced by the id of the set there (the set itself by -1). Computed lazily, stored on
+        the set; cost O(items of the sets not yet signed that ``chart[i]`` reaches)."""
+        if i < 0:
+            i += len(chart)
+        E = chart[i]
+        s = E._sig
+        if s is not None:
+            return s
+        tr = self._trans
+        for p in self._unsigned_before(chart, i):
+            P = chart[p]
+            P._sig = self.future_id(P, chart)
+            if p > 0 and P._b >= 0:
+                q = chart[p - 1]._sig
+                if q is not None:
+                    if len(tr) >= self.limits.max_signatures:
+                        tr.clear()  # ids are never reused, so every entry stays true; just bounded
+                    tr[(q << 8) | P._b] = P._sig
+        return E._sig
+
+    @staticmethod
+    def _unsigned_before(chart: list, i: int) -> list:
+        """In increasing position order, the unsigned sets that ``chart[i]`` reaches through
+        origins, and the unsigned run just before ``i`` (so that the byte transitions between
+        signatures are recorded)."""
+        todo = [i]
+        need = {i}
+        j = i - 1
+        while j >= 0 and chart[j]._sig is None:
+            need.add(j)
+            todo.append(j)
+            j -= 1
+        k = 0
+        while k < len(todo):
+            p = todo[k]
+            k += 1
+            for o in _origins(chart[p]):
+                if o != p and o not in need and chart[o]._sig is None:
+                    need.add(o)
+                    todo.append(o)
+        return sorted(need)
+
+    def future_id(self, E: ESet, chart: list) -> int | None:
+        """The interned id of ``E``'s future: its items with every origin replaced by the
+        signature of the chart set there (``E``'s own position by -1). ``E`` is ``chart[E.pos]``
+        or a virtual set after the chart. None when a set at an origin is not signed yet."""
+        p = E.pos
+        cache: dict = {}
+
+        def m(o):
+            if o == p:
+                return -1
+            r = cache.get(o)
+            if r is None:
+                r = cache[o] = chart[o]._sig
+                if r is None:
+                    raise _Unsigned
+            return r
+
+        try:
+            scan = frozenset((g, m(o)) for g, o in E.scan)
+            if E.waiting:
+                wt = frozenset((dr, m(o)) for lst in E.waiting.values() for dr, o in lst)
+            else:
+                wt = None
+        except _Unsigned:
+            return None
+        key = (scan, wt, frozenset(E.N) if E.N else None, E.accept)
+        tab = self._table
+        s = tab.get(key)
+        if s is None:
+            with self._lock:
+                s = tab.get(key)
+                if s is None:
+                    if len(tab) >= self.limits.max_signatures:
+                        tab.clear()
+                    self._next += 1
+                    s = tab[key] = self._next
+        return s
+
+
+def _origins(E: ESet) -> set:
+    out = {o for _, o in E.scan}
+    if E.waiting:
+        for lst in E.waiting.values():
+            for _, o in lst:
+                out.add(o)
+    return out
+
+
+class Templates:
+    """Memo of parser closures along lexemes ending deeper and deeper inside one token (e.g. a
+    token of 64 unary minus signs: 64 nested closures). A virtual set (made during a mask) whose
+    closure read only its parent set, and whose items reference only virtual sets (not the
+    chart), is interned by its *relative* content (origins as offsets from its own position);
+    its id is kept in the set's ``_tmpl`` slot. Completing the same terminals from a set of the
+    same template gives a set of the same relative content: it is relocated instead of computed
+    (lazily: only when a closure reads it). Engine-wide (vocabulary independent); ids are never
+    reused (a fresh table replaces this one when it grows over ``GrammarLimits.max_signatures``)."""
+
+    __slots__ = ("ids", "store", "next", "lex", "n")
+
+    def __init__(self, n: int = 0):
+        self.ids: dict = {}
+        self.store: dict = {}
+        self.next: dict = {}  # (template id, terminals completed, after_word) -> template id
+        self.lex: dict = {}  # template id -> its lexer state
+        self.n = n  # last id given (a fresh table goes on from the old one's)
+
+    def intern(self, S: ESet, n0: int) -> int | None:
+        """The template id of virtual set ``S`` (virtual positions start at ``n0``), or None when
+        an item of ``S`` has its origin in the chart."""
+        p = S.pos
+        for _, o in S.scan:
+            if o < n0:
+                return None
+        if S.waiting:
+            for lst in S.waiting.values():
+                for _, o in lst:
+                    if o < n0:
+                        return None
+        scan = tuple(sorted({(g, o - p) for g, o in S.scan}))
+        wt = tuple(sorted((sym, tuple(sorted({(dr, o - p) for dr, o in lst})))
+                          for sym, lst in S.waiting.items())) if S.waiting else ()
+        N = frozenset(S.N) if S.N else None
+        key = (scan, wt, N, S.accept)
+        tid = self.ids.get(key)
+        if tid is None:
+            self.n += 1
+            tid = self.ids.setdefault(key, self.n)
+            self.store[tid] = (scan, wt, N, S.accept, S.n_items - len(S.scan))
+            self.lex[tid] = tuple(sorted({g for g, _ in S.scan}))
+        S._tmpl = tid
+        return tid
+
+    def lazy(self, tid: int, q: int) -> ESet:
+        """A set of template ``tid`` at position ``q``, its content left to `materialize`."""
+        E = ESet.__new__(ESet)
+        E.pos = q
+        E.scan = None
+        E._lex = E._sig = None
+        E._b = -1
+        E._tmpl = tid
+        return E
+
+    def materialize(self, E: ESet) -> ESet:
+        """Fill a `lazy` set's content from its template (relocated to its position)."""
+        scan, wt, N, accept, n = self.store[E._tmpl]
+        q = E.pos
+        E.waiting = {sym: [(dr, q + r) for dr, r in lst] for sym, lst in wt} if wt else None
+        E.scan = [(g, q + r) for g, r in scan]
+        E.N = N
+        E.accept = accept
+        E.n_items = n + len(scan)
+        return E

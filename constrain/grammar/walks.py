@@ -1,0 +1,278 @@
+"""Token-trie walks with a lexer state, and their per-vocabulary caches (`Walker`, `VCache`).
+
+For an Earley set let ``L`` be its distinct DFA states (its *lexer state*). One numba walk
+(`constrain.native.grammar_kernels.walk_lexer`) of the vocabulary's token trie with ``L`` gives
+the *context-independent* tokens (every byte keeps some partial lexeme alive: allowed, no parser
+needed) and the *completion nodes*: trie nodes where some lexeme may end with a subtree where the
+pure lexer path dies. Completion nodes with the same accepting lexemes are grouped (`Group`); the
+mask builder (`masks`) closes the parser over each group and walks the group's subtrees again.
+
+Walks are cached per vocabulary (`VCache`): root walks per ``L``, sub-walks per (completion node
+set, new lexer state), and single-DFA-state walks, of which large multi-state walks are unions
+(`Walker.walk`); those of the terminals' start states are made when a vocabulary is first
+compiled (`Walker.warm_single`). Every new lexer state counts against
+``GrammarLimits.max_lexer_states``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import LimitExceeded
+from .limits import GrammarLimits, SharedLock
+
+__all__ = ["Group", "VCache", "Walk", "Walker"]
+
+_SPLIT_NODES = 4096  # walks over at least this many trie nodes are unions of single-state walks
+
+
+class Group:
+    """Completion nodes of one walk sharing their accepting sources and whether their last byte
+    is a word character (at any depth: the parser's closure after completing the same lexemes
+    does not depend on where in the token they end)."""
+
+    __slots__ = ("srcs", "after_word", "nodes", "sub")
+
+    def __init__(self, srcs, after_word, nodes, sub=None):
+        self.srcs = srcs
+        self.after_word = after_word
+        self.nodes = nodes
+        # new lexer state L2 -> Walk of these nodes' subtrees; shared by every group with the
+        # same nodes (`VCache.subs`): e.g. the node "--" is reached under many lexer states
+        self.sub: dict = {} if sub is None else sub
+
+
+class VCache:
+    """Per-vocabulary caches of one engine: root walks per lexer state, and whole masks per
+    chart signature (bounded by ``GrammarLimits.mask_cache_bytes``; cleared when full)."""
+
+    __slots__ = ("vocab", "roots", "subs", "single", "masks", "contrib", "mask_bytes", "hits", "misses")
+
+    def __init__(self, vocab):
+        self.vocab = vocab
+        self.roots: dict = {}
+        self.subs: dict = {}  # completion node ids (bytes) -> {L2: Walk}
+        self.single: dict = {}  # (start node ids (bytes), DFA state) -> single-state walk
+        self.masks: dict = {}
+        self.contrib: dict = {}  # (id of a node set's sub dict, template id) -> (idx, val)
+        self.mask_bytes = 0
+        self.hits = self.misses = 0
+
+    def reserve(self, nbytes: int, budget: int) -> bool:
+        """Account ``nbytes`` more cached rows; when over ``budget`` clear every cached row first.
+        False when one row alone exceeds the budget (then it is not cached)."""
+        if nbytes > budget:
+            return False
+        if self.mask_bytes + nbytes > budget:
+            self.masks.clear()
+            self.contrib.clear()
+            self.mask_bytes = 0
+        self.mask_bytes += nbytes
+        return True
+
+
+class Walk:
+    """Result of walking some trie subtrees with a lexer state: marked tokens + completion groups."""
+
+    __slots__ = ("row", "idx", "val", "groups")
+
+    def __init__(self, row=None, idx=None, val=None, groups=()):
+        self.row = row  # dense int32 row (root walks) or None
+        self.idx = idx  # sparse words (sub walks)
+        self.val = val
+        self.groups = groups
+
+
+class Walker:
+    """The token-trie walks of one grammar (its normal form ``nf``'s terminal DFAs) and their
+    caches per vocabulary. Thread-safe: cache updates happen under the engine's ``lock``."""
+
+    def __init__(self, nf, limits: GrammarLimits, lock: SharedLock):
+        self.limits = limits
+        self._lock = lock
+        self.trans = nf.trans
+        self.acc = nf.acc
+        self._live_list = (nf.trans >= 0).any(axis=1).tolist()
+        self._word_list = nf.word.tolist()
+        self.q0 = nf.q0.tolist()
+        self.q0w = nf.q0w.tolist()
+        self._vcaches: dict[int, VCache] = {}
+        self._n_lexer_states = 0
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._vcaches = {id(vc.vocab): vc for vc in self._vcaches.values()}  # ids changed
+
+    def vcache(self, vocab) -> VCache:
+        """The caches of this engine for ``vocab`` (token walks depend on the vocabulary)."""
+        vc = self._vcaches.get(id(vocab))
+        if vc is None or vc.vocab is not vocab:
+            with self._lock:
+                vc = self._vcaches.get(id(vocab))
+                if vc is None or vc.vocab is not vocab:
+                    vc = self._vcaches[id(vocab)] = VCache(vocab)
+        return vc
+
+    def count_lexer_state(self) -> None:
+        """Count one more cached lexer state (call under the lock); `LimitExceeded` past
+        ``max_lexer_states``."""
+        self._n_lexer_states += 1
+        if self._n_lexer_states > self.limits.max_lexer_states:
+            raise LimitExceeded("max_lexer_states", self.limits.max_lexer_states,
+                                "distinct lexer states met by this grammar's masks")
+
+    def warm_single(self, vocab, vc: VCache) -> None:
+        """Cache the single-state walks (`walk1`) of every terminal's start states over the whole
+        trie, and below each first-byte node with a large subtree (a leading space: a lexeme ending
+        there starts new ones, ``after_word`` per that byte), so that the walks of lexer states made
+        mostly of predicted terminals are unions of cached rows from the first mask on. Cost: one
+        kernel walk per (start state, start node), about 4 ms for the SQLite grammar and SmolLM2."""
+        t = vocab.trie
+        if t.n_nodes < _SPLIT_NODES:
+            return
+        live = self._live_list
+        word = self._word_list
+        roots = [(0, sorted(set(self.q0) | set(self.q0w)))]
+        for x in np.flatnonzero((t.node_depth == 1) & (t.node_subtree >= _SPLIT_NODES)).tolist():
+            roots.append((x, sorted(set(self.q0w if word[t.node_byte[x]] else self.q0))))
+        for x, states in roots:
+            starts = np.array([x], dtype=np.int32)
+            skey = starts.tobytes()
+            nn = int(t.node_subtree[x])
+            for g in states:
+                if live[g]:
+                    self.walk1(vocab, g, starts, skey, nn, vc, count=False)
+
+    def root_walk(self, vocab, L: tuple, vc: VCache | None = None) -> Walk:
+        """The cached walk of the whole trie with lexer state ``L`` (context-independent row)."""
+        if vc is None:
+            vc = self.vcache(vocab)
+        w = vc.roots.get(L)
+        if w is None:
+            w = self.walk(vocab, L, np.zeros(1, dtype=np.int32), dense=True, vc=vc)
+            with self._lock:
+                if L not in vc.roots:
+                    self.count_lexer_state()
+                    vc.roots[L] = w
+                w = vc.roots[L]
+        return w
+
+    def sub_walk(self, vocab, vc: VCache, grp: Group, L2: tuple) -> Walk:
+        """The cached walk of ``grp``'s subtrees with the lexer state ``L2``."""
+        w = grp.sub.get(L2)
+        if w is None:
+            w = self.walk(vocab, L2, grp.nodes, dense=False, vc=vc)
+            with self._lock:
+                if L2 not in grp.sub:
+                    self.count_lexer_state()
+                    grp.sub[L2] = w
+        return w
+
+    def walk(self, vocab, L: tuple, starts: np.ndarray, dense: bool, vc: VCache) -> Walk:
+        """Walk the subtrees below ``starts`` (the whole trie when ``dense``) with lexer state ``L``.
+        Large walks with several states are the union of cached single-state walks (`walk1`):
+        the states are followed independently, so the marked tokens are the union of theirs, and
+        a node is a completion node of ``L`` for the states accepting there. A single state only
+        drops a completion node when nothing dies below it under that state, so some nodes that a
+        walk of ``L`` drops (nothing dies below under all states together) are kept: their
+        closures add only tokens allowed already. Contexts with different keywords then share the
+        walks of their common states (identifiers, numbers after a space): O(k) cached rows OR-ed
+        instead of a walk of O(alive nodes × k)."""
+        t = vocab.trie
+        nn = t.n_nodes
+        if not dense:  # completion nodes lie in the starts' subtrees
+            nn = min(nn, int(t.node_subtree[starts].sum()))
+        if len(L) > 1 and nn >= _SPLIT_NODES:
+            row, cn, srcs = self._union_walk(vocab, L, starts, nn, vc)
+        else:
+            row, cn, srcs = self._walk_kernel(t, np.asarray(L, dtype=np.int32), starts, nn, vocab.words)
+        gl = self._groups(t, cn, srcs, vc)
+        if dense:
+            return Walk(row=row, groups=gl)
+        idx = np.flatnonzero(row).astype(np.int64)
+        return Walk(idx=idx, val=row[idx], groups=gl)
+
+    def _union_walk(self, vocab, L: tuple, starts: np.ndarray, nn: int, vc: VCache):
+        """`walk`'s result as the union of the single-state walks of ``L``'s states: (dense row,
+        completion nodes, per node the indices into ``L`` of the states accepting there)."""
+        row = np.zeros(vocab.words, dtype=np.int32)
+        skey = starts.tobytes()
+        comp: dict = {}
+        for j, g in enumerate(L):
+            idx, val, cn = self.walk1(vocab, g, starts, skey, nn, vc)
+            row[idx] |= val
+            for c in cn:
+                lst = comp.get(c)
+                if lst is None:
+                    comp[c] = [j]
+                else:
+                    lst.append(j)
+        cn = sorted(comp)
+        return row, cn, [tuple(comp[c]) for c in cn]
+
+    def _groups(self, t, cn: list, srcs: list, vc: VCache) -> tuple:
+        """Completion nodes grouped by (last byte is a word byte, accepting states), each group's
+        sub-walk dict shared through ``vc.subs`` by every group with the same nodes."""
+        groups: dict = {}
+        word = self._word_list
+        nb = t.node_byte
+        for c, src in zip(cn, srcs):
+            key = (word[nb[c]], src)
+            lst = groups.get(key)
+            if lst is None:
+                groups[key] = [c]
+            else:
+                lst.append(c)
+        gl = []
+        subs = vc.subs
+        for k, v in groups.items():
+            arr = np.asarray(v, dtype=np.int32)
+            key = arr.tobytes()
+            sub = subs.get(key)
+            if sub is None:
+                sub = subs.setdefault(key, {})
+            gl.append(Group(k[1], k[0], arr, sub))
+        return tuple(gl)
+
+    def walk1(self, vocab, g: int, starts: np.ndarray, skey: bytes, nn: int, vc: VCache,
+              count: bool = True):
+        """The cached walk below ``starts`` with the single DFA state ``g``: (word indices, their
+        bits, completion nodes as a list). Counted as a lexer state when ``count`` (those made by
+        `warm_single` are not: their number is fixed by the grammar and the trie)."""
+        k = (skey, g)
+        r = vc.single.get(k)
+        if r is None:
+            row, cn, _ = self._walk_kernel(vocab.trie, np.array([g], dtype=np.int32), starts, nn, vocab.words)
+            idx = np.flatnonzero(row)
+            r = (idx, row[idx], cn)
+            with self._lock:
+                if k not in vc.single:
+                    if count:
+                        self.count_lexer_state()
+                    vc.single[k] = r
+                r = vc.single[k]
+        return r
+
+    def _walk_kernel(self, t, lex: np.ndarray, starts: np.ndarray, nn: int, words: int):
+        """One `walk_lexer` call: (dense row, completion nodes, per node the tuple of indices into
+        ``lex`` of the states accepting there); ``nn`` bounds the nodes below ``starts``."""
+        from ..native.grammar_kernels import walk_lexer
+
+        row = np.zeros(words, dtype=np.int32)
+        cap_src = max(min(4 * nn, nn * len(lex)), 1024)
+        while True:
+            cnode = np.empty(nn + 1, dtype=np.int32)
+            cdepth = np.empty(nn + 1, dtype=np.int32)
+            cptr = np.empty(nn + 2, dtype=np.int32)
+            csrc = np.empty(cap_src, dtype=np.int32)
+            nc, ns = walk_lexer(self.trans, self.acc, lex, starts, t.node_byte, t.node_depth,
+                                t.node_subtree, t.tok_ptr, t.tok_ids, t.max_depth, row, cnode,
+                                cdepth, cptr, csrc)
+            if nc >= 0:
+                break
+            row[:] = 0
+            cap_src *= 4
+        cn = cnode[:nc].tolist()
+        cp = cptr[:nc + 1].tolist()
+        cs = csrc[:ns].tolist()
+        return row, cn, [tuple(cs[cp[c]:cp[c + 1]]) for c in range(nc)]
