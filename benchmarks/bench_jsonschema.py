@@ -21,7 +21,9 @@ Usage::
 ``--grammar-only`` measures coverage alone, fast enough for every schema: a schema counts as
 compiled when ``JsonSchema(schema)`` (schema → grammar, terminal DFAs included) succeeds within
 ``--timeout`` seconds of *CPU* time (wall time on a shared machine would count other processes'
-load); no peers run, llguidance's recorded results are the comparison.
+load); no peers run, llguidance's recorded results are the comparison. With ``--out`` it saves one row
+per schema (subset, id, compiled, refusal keyword and message, CPU ms) and prints the refusals per
+subset; ``--report`` is for the full mode's files.
 """
 
 from __future__ import annotations
@@ -279,6 +281,7 @@ def _grammar_only(a) -> int:
     print("| subset | n | ours | llguidance recorded | ours − llg | ours compile p50 CPU ms |")
     print("|---|---|---|---|---|---|")
     refusals: dict = {}
+    saved: list = []  # one row per schema (written to --out: subset, id, ok, reason, message, ms)
     for path in sorted(BENCH.glob("*.jsonl")):
         if a.subsets and path.stem not in a.subsets:
             continue
@@ -288,20 +291,29 @@ def _grammar_only(a) -> int:
         ms = []
         for item in lines:
             r = rec.get(item["id"], {})
-            llg += not r.get("json_error") and not r.get("compile_error") and "error" not in r
+            llg_ok = not r.get("json_error") and not r.get("compile_error") and "error" not in r
+            llg += llg_ok
             t0 = time.process_time()
             _ARMED[0] = True
             signal.setitimer(signal.ITIMER_PROF, a.timeout)
+            row = {"subset": path.stem, "id": item["id"], "ok": False, "llg": bool(llg_ok)}
             try:
                 JsonSchema(item["schema"])
                 ok += 1
                 ms.append((time.process_time() - t0) * 1e3)
+                row.update(ok=True, ms=ms[-1])
             except (ConstraintError, RecursionError, _Timeout) as e:
                 key = type(e).__name__ + ":" + str(getattr(e, "keyword", "") or "")
                 refusals[key] = refusals.get(key, 0) + 1
+                row.update(reason=key, message=str(e)[:300])
+            except Exception as e:  # a bug: counted as not compiled, named in the saved rows
+                key = f"CRASH {type(e).__name__}"
+                refusals[key] = refusals.get(key, 0) + 1
+                row.update(reason=key, message=str(e)[:300])
             finally:
                 _ARMED[0] = False
                 signal.setitimer(signal.ITIMER_PROF, 0)
+            saved.append(row)
         n = len(lines)
         tot = [tot[0] + n, tot[1] + ok, tot[2] + llg, tot[3]]
         print(f"| {path.stem} | {n} | {100 * ok / n:.1f}% | {100 * llg / n:.1f}% | {100 * (ok - llg) / n:+.1f} pp "
@@ -309,6 +321,15 @@ def _grammar_only(a) -> int:
     print(f"| all | {tot[0]} | {100 * tot[1] / tot[0]:.1f}% | {100 * tot[2] / tot[0]:.1f}% | "
           f"{100 * (tot[1] - tot[2]) / tot[0]:+.1f} pp | |")
     print("refusals:", sorted(refusals.items(), key=lambda kv: -kv[1])[:12])
+    print(f"compile p50 CPU ms over all compiled: {_p([r['ms'] for r in saved if r['ok']], 50):.1f}")
+    for subset in dict.fromkeys(r["subset"] for r in saved):
+        per: dict = {}
+        for r in saved:
+            if r["subset"] == subset and not r["ok"]:
+                per[r["reason"]] = per.get(r["reason"], 0) + 1
+        print(f"  {subset} refusals:", sorted(per.items(), key=lambda kv: -kv[1])[:6])
+    if a.out:
+        Path(a.out).write_text(json.dumps(saved, indent=0))
     return 0
 
 

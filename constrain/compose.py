@@ -66,7 +66,7 @@ def _embed(cfg: CFG, prefix: str) -> tuple[CFG, str]:
     ``IG -> ε | IG ignored``), so the result has no ``ignore``. Returns (cfg, start symbol)."""
     ren = {n: prefix + n for n in cfg.nonterminals}
     ren.update({n: prefix + n for n in cfg.terminals})
-    terms = {ren[n]: Terminal(ren[n], t.pattern, t.flags, t.literal, t.priority)
+    terms = {ren[n]: Terminal(ren[n], t.pattern, t.flags, t.literal, t.priority, t.dfa)
              for n, t in cfg.terminals.items()}
     rules = []
     if cfg.ignore:

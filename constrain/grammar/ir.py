@@ -37,6 +37,10 @@ class Terminal:
     flags: int = 0
     literal: str | None = None
     priority: int = 0
+    # a prebuilt `constrain.regex.ByteDFA` of the same language as ``pattern``, used instead of
+    # compiling the pattern (the JSON Schema compiler's exact products of a pattern with length
+    # bounds, whose pattern text uses a lookahead only Python ``re`` reads)
+    dfa: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

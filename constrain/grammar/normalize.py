@@ -208,6 +208,8 @@ def _scoped(pattern: str, flags: int) -> str | None:
 def _terminal_dfa(name: str, t, rl):
     from ..regex.api import regex_dfa
 
+    if getattr(t, "dfa", None) is not None:
+        return t.dfa
     dfa = literal_dfa(t.literal, t.flags, rl) if t.literal and t.pattern == re.escape(t.literal) else None
     if dfa is None:
         try:

@@ -16,6 +16,8 @@ _LOWER_BOUNDS = ("minimum", "minLength", "minItems", "minProperties", "minContai
 _UPPER_BOUNDS = ("maximum", "maxLength", "maxItems", "maxProperties", "maxContains")
 _SUBSCHEMA_KEYWORDS = ("additionalProperties", "items", "additionalItems", "propertyNames", "contains", "not")
 _ITEM_KEYWORDS = ("items", "prefixItems", "additionalItems")
+_STRING_KEYWORDS = ("pattern", "format", "minLength", "maxLength", "_not_strings", "contentMediaType",
+                    "contentEncoding")
 
 
 def _type_meet(u, v) -> set:
@@ -84,15 +86,59 @@ class CombinatorsMixin:
                 syms.append(self.gen(b, bp, base))
         return self.alt(syms, "any")
 
-    def apply_if(self, s: dict, ptr: str):
+    def apply_if(self, s: dict, ptr: str, base: str):
         """Pops ``if``/``then``/``else``; the branch schema that applies when ``if`` is trivially
-        true or false (None: nothing to add). A non-trivial ``if`` goes through `unsupported`."""
+        true or false (None: nothing to add). Otherwise, when the condition's negation is exact
+        (`negate_condition`), ``s`` gets ``anyOf: [if ∧ then, ¬if ∧ else]`` (exactly the
+        keyword's meaning) and the string "anyOf" is returned; else `unsupported`."""
         cond, then, els = s.pop("if"), s.pop("then", True), s.pop("else", True)
+        cond = self.deref_full(cond, base, _ptr_join(ptr, "if"))
         branch = then if (cond is True or cond == {}) else (els if cond is False else None)
         if branch is None:
-            self.unsupported("if", ptr, "if/then/else with a non-trivial 'if'")
-            return None
+            if (then is True or then == {}) and (els is True or els == {}):
+                return None
+            neg = self.negate_condition(cond)
+            if neg is None:
+                self.unsupported("if", ptr, "if/then/else whose 'if' cannot be negated exactly (only "
+                                 "type, required and properties of const/enum/type conditions)")
+                return None
+            s["anyOf"] = [{"allOf": [cond, then]}, {"allOf": [neg, els]}]
+            return "anyOf"
         return None if branch is True or branch == {} else branch
+
+    @staticmethod
+    def negate_condition(cond) -> dict | None:
+        """An exact schema for the instances ``cond`` rejects, for conditions made of ``type``,
+        ``required`` and ``properties`` whose subschemas are ``const``/``enum``/``type`` (each
+        negated by `apply_not`); None otherwise. Object keywords hold for non-objects, so their
+        negations are objects: a required key absent, or a listed property present with a
+        value its subschema rejects."""
+        if not isinstance(cond, dict):
+            return None
+        keys = {k for k in cond if k in _KNOWN}
+        if not keys or not keys <= {"type", "required", "properties"}:
+            return None
+        branches = []
+        if "type" in keys:
+            branches.append({"not": {"type": cond["type"]}})
+        req = cond.get("required", [])
+        props = cond.get("properties", {})
+        if not isinstance(req, list) or not isinstance(props, dict):
+            return None
+        for r in req:
+            branches.append({"type": "object", "_forbidden": [r]})
+        for k, sub in props.items():
+            if sub is True or sub == {}:
+                continue
+            if sub is False:
+                branches.append({"type": "object", "required": [k]})
+                continue
+            if not isinstance(sub, dict) or not {x for x in sub if x in _KNOWN} <= {"const", "enum", "type"}:
+                return None
+            branches.append({"type": "object", "required": [k], "properties": {k: {"not": sub}}})
+        if not branches:
+            return False
+        return branches[0] if len(branches) == 1 else {"anyOf": branches}
 
     # -- not ----------------------------------------------------------------------------------------
     def apply_not(self, s, ptr, base):
@@ -137,6 +183,11 @@ class CombinatorsMixin:
                     if t in ("null", "boolean") or not any(_json_type(v) in (t,) or
                                                            (t == "number" and _json_type(v) == "integer")
                                                            for v in vals):
+                        rem.append(t)
+                        continue
+                    if t == "string" and not any(k in s for k in _STRING_KEYWORDS):
+                        # any string but these: the trie complement (`jsontext._not_keys_pattern`)
+                        s["_not_strings"] = list(s.get("_not_strings", [])) + [v for v in vals if isinstance(v, str)]
                         rem.append(t)
                         continue
                     self.unsupported("not", ptr, f"excluding {t} values")

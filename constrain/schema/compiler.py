@@ -36,7 +36,9 @@ from .values import ValuesMixin
 from .checks import check_json
 from .errors import InvalidSchema, SchemaLimitExceeded, UnsupportedKeyword
 from .common import SchemaOptions, _DEFAULT_BASE, _KNOWN, _META, _TYPES, _json_eq
-from .jsontext import _NUMBER, _STRING
+from .jsontext import _NUMBER, _UNIT, _not_keys_pattern
+from .keydfa import not_keys_dfa, unit_string_dfa
+from ..regex.api import regex_dfa
 
 __all__ = ["compile_schema", "SchemaOptions", "WHITESPACE_PRETTY"]
 
@@ -113,6 +115,35 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
             self.term_objs[name] = Terminal(name, pattern)
         return name
 
+    def rx_dfa(self, pattern: str, dfa) -> str:
+        """A terminal with a prebuilt DFA (``pattern`` states the same language for Python
+        ``re``; the engine uses the DFA)."""
+        name = self.terms.get(pattern)
+        if name is None:
+            name = f"T{len(self.terms)}"
+            self.terms[pattern] = name
+            self.term_objs[name] = Terminal(name, pattern, dfa=dfa)
+        return name
+
+    def not_keys(self, excluded: list[str], colon: bool) -> str:
+        """A terminal for a JSON string whose value is none of ``excluded`` (then the key's colon
+        when ``colon``): `jsontext._not_keys_pattern`'s language, with its DFA built directly
+        from the keys' trie (`keydfa`) rather than compiled from the regex."""
+        pattern = _not_keys_pattern(excluded) + (self.colon if colon else "")
+        if pattern in self.terms:
+            return self.terms[pattern]
+        dfa = not_keys_dfa(excluded, regex_dfa(self.colon) if colon else None)
+        return self.rx(pattern) if dfa is None else self.rx_dfa(pattern, dfa)
+
+    def unit_string(self, mn: int, mx: int | None, colon: bool = False) -> str:
+        """The terminal ``"`` + ``_UNIT{mn,mx}`` + ``"`` (+ the colon), its DFA built directly
+        (`keydfa.unit_string_dfa`)."""
+        count = "*" if (mn, mx) == (0, None) else f"{{{mn},{'' if mx is None else mx}}}"
+        pattern = f'"{_UNIT}{count}"' + (self.colon if colon else "")
+        if pattern in self.terms:
+            return self.terms[pattern]
+        return self.rx_dfa(pattern, unit_string_dfa(mn, mx, regex_dfa(self.colon) if colon else None))
+
     def literal(self, text: str) -> str:
         """A terminal matching exactly ``text``, marked literal (the engine then builds its DFA
         from per-character pieces, linear in the length, instead of a regex compilation)."""
@@ -156,7 +187,7 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
     def any_value(self) -> str:
         if self._any is None:
             V = self._any = self.nt("ANY")
-            S = self.rx(_STRING)
+            S = self.unit_string(0, None)
             members = self.nt("members")
             elems = self.nt("elems")
             self.rule(V, S)
@@ -164,7 +195,7 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
             for w in ("true", "false", "null"):
                 self.rule(V, self.lit(w))
             kv = self.nt("kv")
-            self.rule(kv, self.rx(_STRING + self.colon), V)
+            self.rule(kv, self.unit_string(0, None, colon=True), V)
             self.rule(members, kv)
             self.rule(members, members, self.P[","], kv)
             self.rule(V, self.P["{"], self.P["}"])
@@ -246,7 +277,9 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
             if "anyOf" in s:  # not(required: [a, b]) = a absent or b absent
                 return self.alternatives(s, "anyOf", ptr, base)
         if "if" in s:
-            branch = self.apply_if(s, ptr)
+            branch = self.apply_if(s, ptr, base)
+            if branch == "anyOf":
+                return self.alternatives(s, "anyOf", ptr, base)
             if branch is not None:
                 merged = self.merge_allof({"allOf": [s, branch]}, ptr, base)
                 return None if merged is False else self._gen(merged, ptr, base)
@@ -332,6 +365,8 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
             if extra_enum is not None:
                 vals = extra_enum if ("enum" not in s and "const" not in s) else \
                     [v for v in vals if any(_json_eq(v, e) for e in extra_enum)]
+            if "_not_strings" in s:  # `apply_not` of string values
+                vals = [v for v in vals if not (isinstance(v, str) and v in s["_not_strings"])]
             return self.enum(vals, s, types, ptr, base)
         syms = []
         for t in types:

@@ -55,6 +55,11 @@ _HOSTNAME = rf"{_LABEL}(?:\.{_LABEL}){{0,3}}"
 _LABEL_RFC1123 = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,60}[A-Za-z0-9])?"
 _HOSTNAME_RFC1123 = rf"{_LABEL_RFC1123}(?:\.{_LABEL_RFC1123}){{0,3}}"
 _EMAIL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@" + _HOSTNAME
+# RFC 5321 bounds the local part to 64 octets: with maxLength, a bounded subset (at most 4 atoms
+# of at most 64 characters and a hostname: at most 511 characters) avoids the length
+# product when maxLength is at least that (every match still matches `_EMAIL`)
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+EMAIL_BOUNDED = (rf"{_ATEXT}{{1,64}}(?:\.{_ATEXT}{{1,64}}){{0,3}}@" + _HOSTNAME, 511)
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # RFC 3986 URI (absolute: scheme required), ASCII only, percent-encodings well formed.
 _UNRES = r"A-Za-z0-9\-._~"

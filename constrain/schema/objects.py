@@ -12,7 +12,7 @@ from ..regex.automata import build_dfa, same_language
 from .errors import SchemaLimitExceeded
 from .common import _ANY_ORDER_REQUIRED_MAX, _KNOWN, _json_eq, _ptr_join
 from .keysets import TooLarge, key_regions
-from .jsontext import _ANY_DFA, _ANY_TREE, _not_keys_pattern, _tree_json, _tree_len
+from .jsontext import _ANY_DFA, _ANY_TREE, _tree_json, _tree_len
 
 
 def _tree_fullmatch_key(pnames, name: str) -> bool:
@@ -186,7 +186,7 @@ class ObjectsMixin:
         if v is None:
             return []
         if pn_tree is None:
-            return [(self.rx(_not_keys_pattern(sorted(names | forbidden)) + self.colon), v)]
+            return [(self.not_keys(sorted(names | forbidden), colon=True), v)]
         if any(_tree_fullmatch_key(pnames, n) for n in names | forbidden):
             self.unsupported("propertyNames", ptr, "a declared key also satisfies propertyNames")
         body = _tree_json(pn_tree)
@@ -204,7 +204,7 @@ class ObjectsMixin:
             # keys (whose schemas were merged with the pattern's) are excluded
             pat, psub = next(iter(pprops.items()))
             v = self.gen(psub, _ptr_join(ptr, "patternProperties", pat), base)
-            return [] if v is None else [(self.rx(_not_keys_pattern(sorted(names | forbidden)) + self.colon), v)]
+            return [] if v is None else [(self.not_keys(sorted(names | forbidden), colon=True), v)]
         if pn_tree is not None:
             self.unsupported("propertyNames", ptr, "together with patternProperties")
         if not same or any(re.search(p, n) for p in pprops for n in names | forbidden):

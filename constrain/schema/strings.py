@@ -9,8 +9,9 @@ from ..errors import InvalidSyntax, UnsupportedFeature
 from .errors import UnsupportedKeyword
 from ..regex import parser as rxp
 from .common import _CHUNK, _REGEX_STRING_MAX
-from .formats import UNCHECKED_FORMATS, format_pattern
-from .jsontext import _ANY_TREE, _STRING, _UNIT, _clip_len, _tree_json, _tree_len
+from .formats import EMAIL_BOUNDED, UNCHECKED_FORMATS, format_pattern
+from .lengths import MAX_PRODUCT_STATES, TooLarge, length_bounded_dfa
+from .jsontext import _ANY_TREE, _UNIT, _clip_len, _tree_json, _tree_len
 
 _NOT_ECMA = re.compile(r"(?<!\\)(?:\\\\)*(?:\\[aAZzQEeGhHK]|\(\?[aiLmsux]+[:)]|\(\?P|\(\?#)")
 
@@ -145,6 +146,8 @@ class StringsMixin:
         return rxp.Concat(tuple(parts)) if len(parts) > 1 else t
 
     def string(self, s, ptr) -> str | None:
+        if "_not_strings" in s:  # `apply_not`: any string but these (no other string keyword)
+            return self.not_keys(sorted(set(s["_not_strings"])), colon=False)
         tree = self.string_tree(s, ptr)
         mn = s.get("minLength", 0)
         mx = s.get("maxLength")
@@ -157,30 +160,53 @@ class StringsMixin:
         if mx is not None and mn > mx:
             return None
         if tree is not None:
+            if (mx is not None and mx >= EMAIL_BOUNDED[1] and s.get("format") == "email" and "pattern" not in s
+                    and self.draft > 0):
+                tree = rxp.parse(EMAIL_BOUNDED[0])
             if mn or mx is not None:
                 tlo, thi = _tree_len(tree)
                 if not (tlo >= mn and (mx is None or thi <= mx)):
                     clipped = _clip_len(tree, mn, mx)
                     if clipped is None:
-                        self.unsupported("maxLength" if mx is not None else "minLength", ptr,
-                                         "length bounds together with a pattern or format whose "
-                                         "length varies in more than one place")
-                    else:
-                        tree = clipped
+                        return self.length_product(tree, mn, mx, ptr)
+                    tree = clipped
             body = _tree_json(tree)
             if body is None:
                 return None
             return self.rx(f'"{body}"')
         if mx is None:
             if mn == 0:
-                return self.rx(_STRING)
+                return self.unit_string(0, None)
             if mn <= _REGEX_STRING_MAX:
-                return self.rx(f'"{_UNIT}{{{mn},}}"')
+                return self.unit_string(mn, None)
         elif mx <= _REGEX_STRING_MAX:
-            return self.rx(f'"{_UNIT}{{{mn},{mx}}}"')
+            return self.unit_string(mn, mx)
         # long strings: chunked repetition with linear-size rules
         q = self.lit('"')
         return self.seq([q, self.repeat(_UNIT, mn, mx), q], "str")
+
+    def length_product(self, tree, mn: int, mx: int | None, ptr: str) -> str | None:
+        """A string terminal for ``tree`` with ``mn..mx`` code points, exactly: the product of the
+        pattern's DFA with a length counter (`lengths`), handed to the engine as a prebuilt DFA;
+        its pattern text states the same language for Python ``re`` (a lookahead on the length).
+        Refused when the product is too large, or without ``maxLength`` (a bare ``minLength``
+        beyond what `_clip_len` handles)."""
+        kw = "maxLength" if mx is not None else "minLength"
+        body = _tree_json(tree)
+        if mx is None or body is None:
+            if body is not None:
+                self.unsupported(kw, ptr, "minLength together with a pattern or format whose length "
+                                 "varies in more than one place")
+            return None if body is None else self.rx(f'"{body}"')
+        try:
+            dfa = length_bounded_dfa(tree, mn, mx)
+        except TooLarge:
+            self.unsupported(kw, ptr, f"length bounds {mn}..{mx} together with a pattern or format: "
+                             f"the exact product exceeds {MAX_PRODUCT_STATES} states")
+            return self.rx(f'"{body}"')
+        if dfa is None:
+            return None
+        return self.rx_dfa(f'"(?={_UNIT}{{{mn},{mx}}}")(?:{body})"', dfa)
 
     def repeat(self, unit: str, lo: int, hi: int | None) -> str:
         """A symbol deriving ``unit{lo,hi}`` from terminals of K = `_CHUNK` units (``C``) and of
