@@ -203,6 +203,11 @@ def main(argv=None) -> int:
                         seq = walk(comp.matcher(), classes, rng, a.max_tokens)
                     except _Timeout:
                         seq = None
+                    except ConstraintError as e:  # e.g. one mask past `mask_time_budget_s`
+                        key = f"walk {type(e).__name__}"
+                        st["refusals"][key] = st["refusals"].get(key, 0) + 1
+                        print(f"  {sid}: walk stopped by {type(e).__name__}: {str(e)[:80]}", flush=True)
+                        seq = None
                     finally:
                         _stop_timer()
                     if seq is None:
