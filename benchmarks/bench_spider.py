@@ -390,9 +390,9 @@ def _run(args, questions, done: dict, records_path: Path) -> dict:
     compiled: dict = {}
     t_start = time.perf_counter()
     with open(records_path, "a") as out:
-        for q in tqdm(todo, desc=f"spider {args.model}", unit="q", mininterval=5):
+        for i, q in enumerate(tqdm(todo, desc=f"spider {args.model}", unit="q", mininterval=5)):
             if time.perf_counter() - t_start > args.time_budget:
-                print(f"time budget reached after {len(todo)} questions queued; resume later")
+                print(f"time budget reached: {i} of {len(todo)} questions answered; run again to resume")
                 break
             lm = HFModel(model, tok, prompt_ids=prompt_ids(tok, spider_prompt(q)),
                          temperature=args.temperature)
