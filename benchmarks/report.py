@@ -71,7 +71,7 @@ def _machine_lines(records: dict[str, dict]) -> list[str]:
         "",
     ]
     runs = [f"`{n}`: {'quick' if r.get('quick') else 'full'} run, {r.get('wall_s', 0):.0f} s, "
-            f"`{' '.join(r.get('argv', []))}`" for n, r in records.items()]
+            + S._args(dict(r, quick=False)) for n, r in records.items()]
     lines += ["Runs behind this page (suite: size, wall time, arguments):", ""] + [f"* {x}" for x in runs] + [""]
     return lines
 
@@ -109,7 +109,7 @@ def render(records: dict[str, dict], out_dir: Path, plots: bool = True, quick_ru
             ours = [f for f in frames if "benchmarks/bench_" in f] or frames  # the script's own frame first
             where = f" (at {ours[-1].removeprefix('File ')}; it ended in {frames[-1].removeprefix('File ')})" \
                 if frames else ""
-            lines += [f"The last run (`{' '.join(rec.get('argv', []))}`) failed: `{rec['error']}`{where}.", ""]
+            lines += [f"The last run ({S._args(dict(rec, quick=False))}) failed: `{rec['error']}`{where}.", ""]
             continue
         try:
             lines += build(rec, out_dir if plots else None)

@@ -91,7 +91,10 @@ def bar_plot(plot_dir: Path | None, fname: str, title: str, panels: list[tuple[s
 
 
 def _args(rec) -> str:
-    return f"`{' '.join(rec.get('argv', []))}`" + (" (quick run)" if rec.get("quick") else "")
+    """The suite's arguments as a code span, paths inside the checkout relative to its root."""
+    root = str(Path(__file__).resolve().parent.parent) + "/"
+    argv = " ".join(rec.get("argv", [])).replace(root, "")
+    return f"`{argv}`" + (" (quick run)" if rec.get("quick") else "")
 
 
 # ----------------------------------------------------------------------------- regex
@@ -303,6 +306,19 @@ def spider(rec, plot_dir):
         sp = res.get("spider") or {}
         summ, n, tests = sp.get("summary") or [], sp.get("questions", 0), []
     lines = [f"Spider dev execution accuracy, {n} questions, run {_args(rec)}. Peers: " + NO_SAMPLER + ".", ""]
+    if "methods" in res:
+        lines += [f"Every method draws K={res.get('k')} outputs (or particles) with one batched forward per step "
+                  f"(equal model calls), {res.get('model')}, at most {res.get('max_tokens')} tokens, "
+                  f"T={res.get('temperature')}; the answer is the execution result of highest total weight."]
+        if n < 400 or len(summ) < 5:
+            lines += [f"**Not the full study yet**: {n} of the 400 questions asked for, "
+                      f"{len({s['key'].removesuffix(' x1') for s in summ if 'key' in s})} of the five methods "
+                      "(unconstrained, LCD with sqlite.lark, LCD and AWRS with the per-database grammar, "
+                      "AWRS-SMC), one model. The records (`docs/benchmarks/data/`) are resumable: "
+                      "`python -m benchmarks spider` runs the missing questions, `--methods unconstrained "
+                      "lcd-sqlite lcd awrs smc` the missing methods, `--model gemma3` the second model "
+                      "(about 25-90 s per question and method pair on this machine: a night)."]
+        lines += [""]
     rows = [[s["method"], s["n"], s["parse"], s["execute"], s["match"],
              f"{100 * s['match'] / max(s['n'], 1):.0f}%",
              "-" if not s.get("ci95") else f"{100 * s['ci95'][0]:.0f}-{100 * s['ci95'][1]:.0f}%"] for s in summ]

@@ -43,12 +43,14 @@ class Suite:
 
 
 def _spider_suite() -> Suite:
-    """``bench_spider.py``. The full run resumes the records in ``benchmarks/results/
-    spider_smollm2.jsonl`` (a night's run can be cut and continued; ``--summary-only`` tabulates
-    them without a model); the quick run writes its own records in the temp folder, anew."""
+    """``bench_spider.py``. The full run resumes the committed records
+    ``docs/benchmarks/data/spider_smollm2.jsonl`` (a night's run can be cut and continued;
+    ``--summary-only`` tabulates them without a model); the quick run writes its own records in
+    the temp folder, anew."""
     quick_records = str(Path(tempfile.gettempdir()) / "constrain-spider-quick.jsonl")
+    records = str(BENCH_DIR.parent / "docs" / "benchmarks" / "data" / "spider_smollm2.jsonl")
     return Suite("spider", "bench_spider", "Spider text-to-SQL (bench_spider)",
-                 ("--n", "400", "--methods", "lcd", "smc"),
+                 ("--n", "400", "--methods", "lcd", "smc", "--records", records),
                  ("--n", "1", "--particles", "2", "--max-tokens", "24", "--no-resume", "--records", quick_records))
 
 
