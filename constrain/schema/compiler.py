@@ -89,6 +89,7 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
             ",": self.rx(f"(?:{ws}),(?:{ws})" if ws else ","),
         }
         self.colon = f"(?:{ws}):(?:{ws})" if ws else ":"
+        self._colon = None  # its DFA, built on first use
 
     # -- errors --------------------------------------------------------------------------------
     def unsupported(self, keyword: str, ptr: str, detail: str = "") -> None:
@@ -107,23 +108,29 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
         return InvalidSchema(msg, keyword=keyword, pointer=ptr)
 
     # -- IR building -----------------------------------------------------------------------------
-    def rx(self, pattern: str) -> str:
+    def _terminal(self, pattern: str, **extra) -> str:
+        """The name of the terminal for ``pattern``, interned (``extra``: `Terminal` fields such
+        as a prebuilt ``dfa`` or a ``literal``, used when the pattern is new)."""
         name = self.terms.get(pattern)
         if name is None:
             name = f"T{len(self.terms)}"
             self.terms[pattern] = name
-            self.term_objs[name] = Terminal(name, pattern)
+            self.term_objs[name] = Terminal(name, pattern, **extra)
         return name
+
+    def rx(self, pattern: str) -> str:
+        return self._terminal(pattern)
 
     def rx_dfa(self, pattern: str, dfa) -> str:
         """A terminal with a prebuilt DFA (``pattern`` states the same language for Python
         ``re``; the engine uses the DFA)."""
-        name = self.terms.get(pattern)
-        if name is None:
-            name = f"T{len(self.terms)}"
-            self.terms[pattern] = name
-            self.term_objs[name] = Terminal(name, pattern, dfa=dfa)
-        return name
+        return self._terminal(pattern, dfa=dfa)
+
+    def _colon_dfa(self):
+        """The DFA of the key-value separator (built once per compiler)."""
+        if self._colon is None:
+            self._colon = regex_dfa(self.colon)
+        return self._colon
 
     def not_keys(self, excluded: list[str], colon: bool) -> str:
         """A terminal for a JSON string whose value is none of ``excluded`` (then the key's colon
@@ -132,7 +139,7 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
         pattern = _not_keys_pattern(excluded) + (self.colon if colon else "")
         if pattern in self.terms:
             return self.terms[pattern]
-        dfa = not_keys_dfa(excluded, regex_dfa(self.colon) if colon else None)
+        dfa = not_keys_dfa(excluded, self._colon_dfa() if colon else None)
         return self.rx(pattern) if dfa is None else self.rx_dfa(pattern, dfa)
 
     def unit_string(self, mn: int, mx: int | None, colon: bool = False) -> str:
@@ -142,18 +149,12 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
         pattern = f'"{_UNIT}{count}"' + (self.colon if colon else "")
         if pattern in self.terms:
             return self.terms[pattern]
-        return self.rx_dfa(pattern, unit_string_dfa(mn, mx, regex_dfa(self.colon) if colon else None))
+        return self.rx_dfa(pattern, unit_string_dfa(mn, mx, self._colon_dfa() if colon else None))
 
     def literal(self, text: str) -> str:
         """A terminal matching exactly ``text``, marked literal (the engine then builds its DFA
         from per-character pieces, linear in the length, instead of a regex compilation)."""
-        pattern = re.escape(text)
-        name = self.terms.get(pattern)
-        if name is None:
-            name = f"T{len(self.terms)}"
-            self.terms[pattern] = name
-            self.term_objs[name] = Terminal(name, pattern, literal=text)
-        return name
+        return self._terminal(re.escape(text), literal=text)
 
     def lit(self, text: str) -> str:
         return self.rx(re.escape(text))
