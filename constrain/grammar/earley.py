@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import LimitExceeded
 from .limits import GrammarLimits
+from .tables import EarleyTables
 
 __all__ = ["ESet", "Earley"]
 
@@ -101,6 +102,7 @@ class Earley:
         self._earley_tables(nf)
         self._prediction_closures()
         self.start_accepts_empty = self.nullable[self.start_sym]
+        self.tables = EarleyTables.build(self)  # the same tables for the numba core (`chart`)
         self._sig_trans: dict = {}  # (signature << 8 | byte) -> signature of the next set
 
     # ------------------------------------------------------------------ tables

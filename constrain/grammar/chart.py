@@ -1,0 +1,283 @@
+"""`Chart`: a byte-level Earley chart as flat integer arrays, fed by the numba core.
+
+The arrays and the kernels are described in `native/earley_kernels.py`; the tables are the
+engine's `tables.EarleyTables`. Python does per-call bookkeeping only: growing an array the
+kernel found too small, checking the clock between calls, propagating known signatures per
+byte (`Earley._sig_trans`). ``truncate`` is rollback, ``copy`` is fork (array copies).
+
+The chart is also a read-only sequence of `earley.ESet` (``len``, ``chart[i]``): a set is
+materialised from the arrays on first access and memoised until truncated, so the mask path
+(`masks.MaskBuilder`, `signatures.Signer`) and the Python reference (`Earley.feed`) read it
+unchanged. Signatures live in the arrays (``sig``, -1 unknown): a mask-cache hit needs no set.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+
+import numpy as np
+
+from ..errors import LimitExceeded
+from ..native import earley_kernels as K
+from .earley import ESet
+
+__all__ = ["Chart"]
+
+_WORK_PER_CALL = 1 << 16  # Earley items a kernel call handles before the clock is checked
+_local = threading.local()
+
+
+class _Scratch:
+    """Per thread and tables: the kernels' scratch arrays (see `native/earley_kernels.py`)."""
+
+    __slots__ = ("hk", "tmp", "comp", "stamp", "stk", "st", "lim")
+
+    def __init__(self, n_syms: int):
+        self.hk = np.full(4096, -1, dtype=np.int64)
+        self.tmp = np.empty((1024, 3), dtype=np.int32)
+        self.comp = np.empty((256, 2), dtype=np.int32)
+        self.stamp = np.zeros(max(n_syms, 1), dtype=np.int32)
+        self.stk = np.empty(max(n_syms, 1), dtype=np.int32)
+        self.st = np.zeros(8, dtype=np.int64)
+        self.lim = np.zeros(3, dtype=np.int64)
+
+    def grow(self, what: int) -> None:
+        if what == K.CAP_TMP:
+            self.tmp = np.empty((2 * self.tmp.shape[0], 3), dtype=np.int32)
+            self.hk = np.full(4 * self.tmp.shape[0], -1, dtype=np.int64)
+        else:
+            self.comp = np.empty((2 * self.comp.shape[0], 2), dtype=np.int32)
+
+
+def _scratch(tables) -> _Scratch:
+    d = getattr(_local, "d", None)
+    if d is None:
+        d = _local.d = weakref.WeakKeyDictionary()
+    s = d.get(tables)
+    if s is None:
+        s = d[tables] = _Scratch(int(tables.off[K._K + 1]))
+    return s
+
+
+def _grown(a: np.ndarray, used: int) -> np.ndarray:
+    out = np.empty((2 * a.shape[0],) + a.shape[1:], dtype=a.dtype)
+    out[:used] = a[:used]
+    return out
+
+
+class Chart:
+    """A chart of ``n`` byte positions over ``engine`` (an `earley.Earley`), ``total`` Earley
+    items in all. Not thread-safe (one per matcher); kernels release the GIL."""
+
+    __slots__ = ("eng", "n", "total", "pos", "sc", "it", "ns", "sig", "byte", "_memo")
+
+    def __init__(self, eng, n, total, pos, sc, it, ns, sig, byte):
+        self.eng = eng
+        self.n = n
+        self.total = total
+        self.pos, self.sc, self.it, self.ns, self.sig, self.byte = pos, sc, it, ns, sig, byte
+        self._memo: dict = {}
+
+    @classmethod
+    def initial(cls, eng) -> "Chart":
+        """The chart holding position 0 (copied from the engine's, built once)."""
+        c0 = getattr(eng, "_chart0", None)
+        if c0 is None:
+            c0 = cls._build_initial(eng)
+            eng._chart0 = c0
+        return c0.copy()
+
+    @classmethod
+    def _build_initial(cls, eng) -> "Chart":
+        tb = eng.tables
+        T, S = int(tb.off[K._K]), int(tb.off[K._K + 1])
+        c = cls(eng, 0, 0, np.zeros((64, 5), np.int64), np.empty((max(256, 2 * T), 2), np.int32),
+                np.empty((256, 2), np.int32), np.empty(max(256, 2 * S), np.int32),
+                np.full(64, -1, np.int64), np.zeros(64, np.int16))
+        s = _scratch(tb)
+        c._set_limits(s, eng.limits.max_items_total)
+        while True:
+            status = K.init(tb.tab, tb.off, c.pos, c.sc, c.it, c.ns, s.hk, s.tmp, s.comp,
+                            s.stamp, s.stk, s.st, s.lim)
+            if status == K.OK:
+                break
+            c._on_error(status, s, 0)
+        c.n = 1
+        c.total = int(s.st[K.S_TOTAL])
+        c.byte[0] = -1
+        return c
+
+    def _set_limits(self, s: _Scratch, items_limit: int) -> None:
+        s.lim[0] = self.eng.limits.max_items_per_position
+        s.lim[1] = items_limit
+        s.lim[2] = _WORK_PER_CALL
+
+    def copy(self) -> "Chart":
+        """An independent copy (fork): O(used array sizes)."""
+        n = self.n
+        c = Chart(self.eng, n, self.total, self.pos.copy(), self.sc.copy(), self.it.copy(),
+                  self.ns.copy(), self.sig.copy(), self.byte.copy())
+        return c
+
+    # ------------------------------------------------------------------ feeding
+    def feed(self, data: bytes, items_limit: int | None = None, deadline: float | None = None,
+             budget: tuple = ("mask_time_budget_s", None)) -> bool:
+        """Append one position per byte of ``data``; False (chart unchanged) when a byte kills
+        the parse. `LimitExceeded` (chart unchanged) past ``max_items_per_position``,
+        ``items_limit`` (items of the whole chart; default ``max_items_total``) or ``deadline``
+        (a ``time.perf_counter()`` value, checked between kernel calls; ``budget`` names it)."""
+        eng = self.eng
+        tb = eng.tables
+        lim = eng.limits
+        n0, total0 = self.n, self.total
+        arr = np.frombuffer(data, dtype=np.uint8)
+        s = _scratch(tb)
+        self._set_limits(s, lim.max_items_total if items_limit is None else items_limit)
+        st = s.st
+        start = 0
+        while True:
+            st[K.S_N] = self.n
+            st[K.S_TOTAL] = self.total
+            status = K.feed(tb.tab, tb.off, self.pos, self.sc, self.it, self.ns, s.hk, s.tmp,
+                            s.comp, s.stamp, s.stk, st, s.lim, arr, start)
+            self.n = int(st[K.S_N])
+            self.total = int(st[K.S_TOTAL])
+            start = int(st[K.S_DONE])
+            if status == K.OK or status == K.YIELD:
+                if deadline is not None and time.perf_counter() > deadline:
+                    self.truncate(n0, total0)
+                    name, value = budget
+                    raise LimitExceeded(name, lim.mask_time_budget_s if value is None else value,
+                                        f"parsing, at byte {n0 + start - 1}")
+                if status == K.OK:
+                    break
+                continue
+            if status == K.DEAD:
+                self.truncate(n0, total0)
+                return False
+            try:
+                self._on_error(status, s, n0 + start)
+            except LimitExceeded:
+                self.truncate(n0, total0)
+                raise
+        self._after_feed(n0, data)
+        return True
+
+    def _on_error(self, status: int, s: _Scratch, at: int) -> None:
+        """Grow what the kernel found too small, or raise the limit it reported."""
+        lim = self.eng.limits
+        if status == K.LIM_POS:
+            raise LimitExceeded("max_items_per_position", lim.max_items_per_position,
+                                f"over {lim.max_items_per_position} Earley items at byte {at}")
+        if status == K.LIM_TOTAL:
+            raise LimitExceeded("max_items_total", lim.max_items_total,
+                                f"Earley items in one chart, at byte {at}")
+        what = int(s.st[K.S_CAPW])
+        n = self.n
+        if what == K.CAP_POS:
+            self.pos = _grown(self.pos, n + 1)
+            self.sig = _grown(self.sig, n)
+            self.byte = _grown(self.byte, n)
+        elif what == K.CAP_SC:
+            self.sc = _grown(self.sc, int(self.pos[n, K.C_SC]))
+        elif what == K.CAP_IT:
+            self.it = _grown(self.it, int(self.pos[n, K.C_IT]))
+        elif what == K.CAP_NS:
+            self.ns = _grown(self.ns, int(self.pos[n, K.C_NS]))
+        else:
+            s.grow(what)
+
+    def _after_feed(self, n0: int, data: bytes) -> None:
+        """Bytes and known signatures of the new positions ``n0 .. n - 1``."""
+        n1 = self.n
+        sig = self.sig
+        sig[n0:n1] = -1
+        self.byte[n0:n1] = np.frombuffer(data, dtype=np.uint8)[:n1 - n0]
+        s = int(sig[n0 - 1])
+        if s >= 0:
+            tr = self.eng._sig_trans
+            for k in range(n1 - n0):
+                s = tr.get((s << 8) | data[k])
+                if s is None:
+                    break
+                sig[n0 + k] = s
+
+    def truncate(self, n: int, total: int | None = None) -> None:
+        """Keep positions ``0 .. n - 1`` (rollback); ``total``: their items, when known."""
+        if n >= self.n:
+            return
+        self.n = n
+        self.total = int(self.pos[:n, K.C_NIT].sum()) if total is None else total
+        memo = self._memo
+        if memo:
+            for k in [k for k in memo if k >= n]:
+                del memo[k]
+
+    # ------------------------------------------------------------------ reading
+    def accept_at(self, p: int) -> bool:
+        return bool(self.pos[p, K.C_ACC])
+
+    def n_scan(self, p: int) -> int:
+        return int(self.pos[p + 1, K.C_SC] - self.pos[p, K.C_SC])
+
+    def lex_at(self, p: int) -> tuple:
+        """Sorted distinct DFA states of position ``p``'s scan items (its lexer state)."""
+        E = self._memo.get(p)
+        if E is not None:
+            return E.lex()[0]
+        g = self.sc[self.pos[p, K.C_SC]:self.pos[p + 1, K.C_SC], 0]
+        return tuple(np.unique(g).tolist())
+
+    def sig_at(self, p: int) -> int | None:
+        s = int(self.sig[p])
+        return None if s < 0 else s
+
+    def set_sig(self, p: int, s: int | None) -> None:
+        """Record position ``p``'s signature (also on its memoised set; position 0's is shared
+        with the engine's initial chart)."""
+        if s is None:
+            return
+        self.sig[p] = s
+        E = self._memo.get(p)
+        if E is not None:
+            E._sig = s
+        if p == 0:
+            c0 = getattr(self.eng, "_chart0", None)
+            if c0 is not None:
+                c0.sig[0] = s
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self.n))]
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError(f"position {i} of a chart of {self.n}")
+        E = self._memo.get(i)
+        if E is None:
+            E = self._memo[i] = self._eset(i)
+        return E
+
+    def _eset(self, p: int) -> ESet:
+        """Position ``p`` as an `ESet` (Python work per item: the mask path's miss only)."""
+        pos = self.pos
+        a, ia, na = (int(x) for x in pos[p, :3])
+        b, ib, nb = (int(x) for x in pos[p + 1, :3])
+        scan = list(zip(self.sc[a:b, 0].tolist(), self.sc[a:b, 1].tolist()))
+        N = set(self.ns[na:nb].tolist()) or None
+        waiting = None
+        if ib > ia:
+            waiting = {}
+            dr_next = self.eng.dr_next
+            for dr, o in zip(self.it[ia:ib, 0].tolist(), self.it[ia:ib, 1].tolist()):
+                waiting.setdefault(dr_next[dr], []).append((dr, o))
+        E = ESet(p, scan, N, waiting, bool(pos[p, K.C_ACC]), int(pos[p, K.C_NIT]) - len(scan))
+        E._b = int(self.byte[p]) if p > 0 else -1
+        s = int(self.sig[p])
+        E._sig = s if s >= 0 else None
+        return E

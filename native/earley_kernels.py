@@ -1,0 +1,374 @@
+"""numba kernels of the Earley core: prediction, completion and scanning over a flat chart.
+
+The tables are `constrain.grammar.tables.EarleyTables` (``tab`` int32 sections, ``off`` their
+starts plus scalars). The chart is `constrain.grammar.chart.Chart`'s arrays:
+
+* ``pos`` int64 [P + 1, 5]: per byte position ``p`` the starts of its scan items (``C_SC``),
+  explicit waiting items (``C_IT``), predicted nonterminals (``C_NS``), then ``C_ACC`` (the start
+  symbol is complete from 0) and ``C_NIT`` (Earley items, for the limits); row ``p + 1``'s starts
+  are row ``p``'s ends, so row ``n`` holds the used lengths;
+* ``sc`` int32 [S, 2] scan items ``(DFA state, origin)``; ``it`` int32 [I, 2] explicit items
+  ``(dotted rule, origin)`` with a symbol after the dot, sorted per position by that symbol (a
+  completion binary-searches them); ``ns`` int32 [M] predicted nonterminals, sorted per position.
+
+Scratch (owned by the chart, reused): ``hk`` int64 open-addressing hash of one closure's items
+(-1 empty; reset after each closure), ``tmp`` int32 [X, 3] the closure's items (dotted rule,
+origin, hash slot) in agenda order, ``comp`` int32 [C, 2] the terminals completed by a byte,
+``stamp`` int32 [n_syms] (== epoch: nonterminal predicted / terminal predicted here), ``stk``
+int32 [n_syms] a stack, ``st`` int64 [8] state (positions, epoch, chart items, which array was
+too small, bytes consumed).
+
+A kernel returns a status: `OK`, `DEAD` (the byte at ``st[S_DONE]`` kills the parse), `CAP`
+(``st[S_CAPW]`` names the array to grow; the caller grows it and calls again from
+``st[S_DONE]``), `LIM_POS` / `LIM_TOTAL` (``max_items_per_position`` / ``max_items_total``,
+``lim[0]`` / ``lim[1]``) or `YIELD` (``lim[2]`` items of work done: the caller checks its clock
+and calls again). A position is committed (``st[S_N]`` incremented) only when complete, so
+every status leaves a valid chart. Plain typed arrays, ``cache=True``, ``nogil=True``.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+OK, DEAD, CAP, LIM_POS, LIM_TOTAL, YIELD = 0, 1, 2, 3, 4, 5
+CAP_POS, CAP_SC, CAP_IT, CAP_NS, CAP_TMP, CAP_COMP = 1, 2, 3, 4, 5, 6
+S_N, S_EPOCH, S_TOTAL, S_CAPW, S_DONE = 0, 1, 2, 3, 4
+C_SC, C_IT, C_NS, C_ACC, C_NIT = 0, 1, 2, 3, 4
+
+# section indices (`tables.SECTIONS` order)
+_DR_NEXT, _DR_LHS, _WAIT_PTR, _WAIT_LHS, _WAIT_DR, _NULLABLE = 0, 1, 2, 3, 4, 5
+_CLO_PTR, _CLO, _PT_PTR, _PT, _DN_PTR, _DN, _DT_PTR, _DT = 6, 7, 8, 9, 10, 11, 12, 13
+_TRANS, _ACC, _LIVE, _TERM_OF, _Q0, _Q0W, _WORD = 14, 15, 16, 17, 18, 19, 20
+_NSEC = 21
+_K = _NSEC + 1  # scalars: n_terms, n_syms, start, has_clo, n_states
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _sec(tab, off, i):
+    return tab[off[i]:off[i + 1]]
+
+
+@numba.njit(cache=True, nogil=True)
+def _add(dr, o, tmp, ntmp, hk, lim_pos):
+    """Add item (dr, o) to the closure unless present. New ``ntmp``; -1: ``tmp``/``hk`` full,
+    -2: over ``lim_pos`` items."""
+    key = (np.int64(dr) << 32) | np.int64(o)
+    mask = hk.shape[0] - 1
+    x = key * np.int64(-7046029254386353131)
+    h = (x ^ (x >> 29)) & mask
+    while True:
+        k = hk[h]
+        if k == key:
+            return ntmp
+        if k < 0:
+            break
+        h = (h + 1) & mask
+    if ntmp >= tmp.shape[0] or 2 * (ntmp + 1) > hk.shape[0]:
+        return -1
+    if ntmp >= lim_pos:
+        return -2
+    hk[h] = key
+    tmp[ntmp, 0] = dr
+    tmp[ntmp, 1] = o
+    tmp[ntmp, 2] = h
+    return ntmp + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _predict(tab, off, y, p, q0, sc, nsc, ns, nn, stamp, epoch, stk):
+    """Predict nonterminal ``y`` at position ``p``: its closure into ``ns`` and the scan items of
+    the terminals it predicts (not predicted here yet) into ``sc``. Returns (nn, nsc)."""
+    if stamp[y] == epoch:
+        return nn, nsc
+    T = off[_K]
+    live = _sec(tab, off, _LIVE)
+    if off[_K + 3]:
+        clo_ptr = _sec(tab, off, _CLO_PTR)
+        clo = _sec(tab, off, _CLO)
+        pt_ptr = _sec(tab, off, _PT_PTR)
+        pt = _sec(tab, off, _PT)
+        for k in range(clo_ptr[y - T], clo_ptr[y - T + 1]):
+            z = clo[k]
+            if stamp[z] != epoch:
+                stamp[z] = epoch
+                ns[nn] = z
+                nn += 1
+        for k in range(pt_ptr[y - T], pt_ptr[y - T + 1]):
+            t = pt[k]
+            if stamp[t] != epoch:
+                stamp[t] = epoch
+                g = q0[t]
+                if live[g]:
+                    sc[nsc, 0] = g
+                    sc[nsc, 1] = p
+                    nsc += 1
+        return nn, nsc
+    dn_ptr = _sec(tab, off, _DN_PTR)
+    dn = _sec(tab, off, _DN)
+    dt_ptr = _sec(tab, off, _DT_PTR)
+    dt = _sec(tab, off, _DT)
+    stamp[y] = epoch
+    ns[nn] = y
+    nn += 1
+    top = 0
+    stk[top] = y
+    top += 1
+    while top > 0:
+        top -= 1
+        x = stk[top] - T
+        for k in range(dt_ptr[x], dt_ptr[x + 1]):
+            t = dt[k]
+            if stamp[t] != epoch:
+                stamp[t] = epoch
+                g = q0[t]
+                if live[g]:
+                    sc[nsc, 0] = g
+                    sc[nsc, 1] = p
+                    nsc += 1
+        for k in range(dn_ptr[x], dn_ptr[x + 1]):
+            z = dn[k]
+            if stamp[z] != epoch:
+                stamp[z] = epoch
+                ns[nn] = z
+                nn += 1
+                stk[top] = z
+                top += 1
+    return nn, nsc
+
+
+@numba.njit(cache=True, nogil=True)
+def _complete(tab, off, sym, o, pos, it, ns, tmp, ntmp, hk, lim_pos):
+    """Advance the items of position ``o`` waiting for ``sym`` (explicit ones, and the rules of
+    its predicted nonterminals) into the closure. New ``ntmp`` or a negative `_add` code."""
+    dr_next = _sec(tab, off, _DR_NEXT)
+    lo = pos[o, C_IT]
+    hi = pos[o + 1, C_IT]
+    while lo < hi:  # first explicit item whose next symbol is >= sym
+        mid = (lo + hi) >> 1
+        if dr_next[it[mid, 0]] < sym:
+            lo = mid + 1
+        else:
+            hi = mid
+    end = pos[o + 1, C_IT]
+    k = lo
+    while k < end and dr_next[it[k, 0]] == sym:
+        ntmp = _add(it[k, 0] + 1, it[k, 1], tmp, ntmp, hk, lim_pos)
+        if ntmp < 0:
+            return ntmp
+        k += 1
+    a = pos[o, C_NS]
+    b = pos[o + 1, C_NS]
+    if a == b:
+        return ntmp
+    wait_ptr = _sec(tab, off, _WAIT_PTR)
+    wait_lhs = _sec(tab, off, _WAIT_LHS)
+    wait_dr = _sec(tab, off, _WAIT_DR)
+    for j in range(wait_ptr[sym], wait_ptr[sym + 1]):
+        z = wait_lhs[j]
+        lo = a
+        hi = b
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if ns[mid] < z:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < b and ns[lo] == z:
+            ntmp = _add(wait_dr[j] + 1, o, tmp, ntmp, hk, lim_pos)
+            if ntmp < 0:
+                return ntmp
+    return ntmp
+
+
+@numba.njit(cache=True, nogil=True)
+def _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, p, nsc, ncomp,
+           predict_start, after_word):
+    """Close position ``p`` (its advanced scan items are ``sc[pos[p, C_SC]:nsc]``, the terminals
+    completed there ``comp[:ncomp]``): prediction through nullable prefixes, completion, nullable
+    advancement. Writes the position's items, N, ``C_ACC``, ``C_NIT`` and row ``p + 1``'s starts.
+    The caller has checked room for ``n_terms`` more scan items and ``n_syms`` nonterminals."""
+    T = off[_K]
+    start = off[_K + 2]
+    dr_next = _sec(tab, off, _DR_NEXT)
+    dr_lhs = _sec(tab, off, _DR_LHS)
+    nullable = _sec(tab, off, _NULLABLE)
+    live = _sec(tab, off, _LIVE)
+    q0 = _sec(tab, off, _Q0W) if after_word else _sec(tab, off, _Q0)
+    lim_pos = lim[0]
+    epoch = st[S_EPOCH] + 1
+    if epoch >= 2147483647:
+        stamp[:] = 0
+        epoch = 1
+    st[S_EPOCH] = epoch
+    n0 = pos[p, C_NS]
+    nn = n0
+    ntmp = 0
+    accept = False
+    if predict_start:
+        nn, nsc = _predict(tab, off, start, p, q0, sc, nsc, ns, nn, stamp, epoch, stk)
+        if nullable[start]:
+            accept = True
+    for c in range(ncomp):
+        ntmp = _complete(tab, off, comp[c, 0], comp[c, 1], pos, it, ns, tmp, ntmp, hk, lim_pos)
+        if ntmp < 0:
+            break
+    head = 0
+    while ntmp >= 0 and head < ntmp:
+        dr = tmp[head, 0]
+        o = tmp[head, 1]
+        head += 1
+        nx = dr_next[dr]
+        if nx < 0:
+            a = dr_lhs[dr]
+            if a == start:
+                accept = True
+            elif o < p:
+                ntmp = _complete(tab, off, a, o, pos, it, ns, tmp, ntmp, hk, lim_pos)
+            continue
+        if nx >= T:
+            nn, nsc = _predict(tab, off, nx, p, q0, sc, nsc, ns, nn, stamp, epoch, stk)
+        elif stamp[nx] != epoch:
+            stamp[nx] = epoch
+            g = q0[nx]
+            if live[g]:
+                sc[nsc, 0] = g
+                sc[nsc, 1] = p
+                nsc += 1
+        if nullable[nx]:
+            ntmp = _add(dr + 1, o, tmp, ntmp, hk, lim_pos)
+    if ntmp < 0:
+        hk[:] = -1  # rare (the caller grows or raises): reset the whole hash
+        if ntmp == -1:
+            st[S_CAPW] = CAP_TMP
+            return CAP
+        return LIM_POS
+    for k in range(ntmp):
+        hk[tmp[k, 2]] = -1
+    nscan = nsc - pos[p, C_SC]
+    n_items = ntmp + (nn - n0) + nscan
+    if n_items > lim_pos:
+        return LIM_POS
+    nw = 0
+    for k in range(ntmp):
+        if dr_next[tmp[k, 0]] >= 0:
+            nw += 1
+    base = pos[p, C_IT]
+    if base + nw > it.shape[0]:
+        st[S_CAPW] = CAP_IT
+        return CAP
+    if nw:
+        keys = np.empty(nw, dtype=np.int64)
+        sel = np.empty(nw, dtype=np.int64)
+        j = 0
+        for k in range(ntmp):
+            nx = dr_next[tmp[k, 0]]
+            if nx >= 0:
+                keys[j] = nx
+                sel[j] = k
+                j += 1
+        order = np.argsort(keys, kind="mergesort")
+        for j in range(nw):
+            k = sel[order[j]]
+            it[base + j, 0] = tmp[k, 0]
+            it[base + j, 1] = tmp[k, 1]
+    if nn - n0 > 1:
+        ns[n0:nn].sort()
+    pos[p, C_ACC] = 1 if accept else 0
+    pos[p, C_NIT] = n_items
+    pos[p + 1, C_SC] = nsc
+    pos[p + 1, C_IT] = base + nw
+    pos[p + 1, C_NS] = nn
+    return OK
+
+
+@numba.njit(cache=True, nogil=True)
+def init(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim):
+    """Position 0: predict the start symbol. `OK`, `CAP` or `LIM_POS`."""
+    if pos.shape[0] < 2 or sc.shape[0] < off[_K] or ns.shape[0] < off[_K + 1]:
+        st[S_CAPW] = CAP_POS
+        return CAP
+    pos[0, :] = 0
+    status = _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, 0, 0, 0,
+                    True, False)
+    if status == OK:
+        st[S_N] = 1
+        st[S_TOTAL] = pos[0, C_NIT]
+    return status
+
+
+@numba.njit(cache=True, nogil=True)
+def feed(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, data, start):
+    """Append one position per byte of ``data[start:]``; see the module docstring for the
+    statuses (``st[S_DONE]``: bytes of ``data`` consumed). Cost per byte: the scan step over the
+    last position's scan items, plus a closure where a lexeme ends."""
+    T = off[_K]
+    n_syms = off[_K + 1]
+    trans = _sec(tab, off, _TRANS)
+    acc = _sec(tab, off, _ACC)
+    live = _sec(tab, off, _LIVE)
+    term_of = _sec(tab, off, _TERM_OF)
+    word = _sec(tab, off, _WORD)
+    n = st[S_N]
+    work = 0
+    i = start
+    while i < data.shape[0]:
+        b = np.int64(data[i])
+        p = n
+        a = pos[p - 1, C_SC]
+        e = pos[p, C_SC]
+        capw = 0
+        if p + 2 > pos.shape[0]:
+            capw = CAP_POS
+        elif e + (e - a) + T > sc.shape[0]:
+            capw = CAP_SC
+        elif pos[p, C_NS] + n_syms > ns.shape[0]:
+            capw = CAP_NS
+        elif e - a > comp.shape[0]:
+            capw = CAP_COMP
+        if capw:
+            st[S_CAPW] = capw
+            st[S_DONE] = i
+            return CAP
+        w = e
+        nc = 0
+        for k in range(a, e):
+            g2 = trans[np.int64(sc[k, 0]) * 256 + b]
+            if g2 >= 0:
+                if live[g2]:
+                    sc[w, 0] = g2
+                    sc[w, 1] = sc[k, 1]
+                    w += 1
+                if acc[g2]:
+                    comp[nc, 0] = term_of[g2]
+                    comp[nc, 1] = sc[k, 1]
+                    nc += 1
+        if nc == 0:
+            pos[p, C_ACC] = 0
+            pos[p, C_NIT] = w - e
+            pos[p + 1, C_SC] = w
+            pos[p + 1, C_IT] = pos[p, C_IT]
+            pos[p + 1, C_NS] = pos[p, C_NS]
+        else:
+            status = _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, p, w,
+                            nc, False, word[b] != 0)
+            if status != OK:
+                st[S_DONE] = i
+                return status
+        if pos[p + 1, C_SC] == e and pos[p, C_ACC] == 0:
+            st[S_DONE] = i
+            return DEAD
+        total = st[S_TOTAL] + pos[p, C_NIT]
+        if total > lim[1]:
+            st[S_DONE] = i
+            return LIM_TOTAL
+        st[S_TOTAL] = total
+        n += 1
+        st[S_N] = n
+        i += 1
+        work += pos[p, C_NIT]
+        if work > lim[2] and i < data.shape[0]:
+            st[S_DONE] = i
+            return YIELD
+    st[S_DONE] = i
+    return OK
