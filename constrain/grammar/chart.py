@@ -215,6 +215,12 @@ class Chart:
             for k in [k for k in memo if k >= n]:
                 del memo[k]
 
+    def restore(self, n: int, total: int) -> None:
+        """Take back the positions up to ``n`` that a `truncate` dropped, when nothing was fed
+        since (the caller's contract: the arrays past the length are intact until a feed)."""
+        self.n = n
+        self.total = total
+
     # ------------------------------------------------------------------ reading
     def accept_at(self, p: int) -> bool:
         return bool(self.pos[p, K.C_ACC])

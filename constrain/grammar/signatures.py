@@ -39,21 +39,25 @@ class Signer:
         the set; cost O(items of the sets not yet signed that ``chart[i]`` reaches)."""
         if i < 0:
             i += len(chart)
-        E = chart[i]
-        s = E._sig
+        s = _sig_of(chart, i)
         if s is not None:
             return s
         tr = self._trans
+        arena = not isinstance(chart, list)
         for p in self._unsigned_before(chart, i):
             P = chart[p]
-            P._sig = self.future_id(P, chart)
-            if p > 0 and P._b >= 0:
-                q = chart[p - 1]._sig
+            s = self.future_id(P, chart)
+            if arena:
+                chart.set_sig(p, s)  # the arena's column and its memoised set
+            else:
+                P._sig = s
+            if p > 0 and P._b >= 0 and s is not None:
+                q = _sig_of(chart, p - 1)
                 if q is not None:
                     if len(tr) >= self.limits.max_signatures:
                         tr.clear()  # ids are never reused, so every entry stays true; just bounded
-                    tr[(q << 8) | P._b] = P._sig
-        return E._sig
+                    tr[(q << 8) | P._b] = s
+        return _sig_of(chart, i)
 
     @staticmethod
     def _unsigned_before(chart: list, i: int) -> list:
@@ -63,7 +67,7 @@ class Signer:
         todo = [i]
         need = {i}
         j = i - 1
-        while j >= 0 and chart[j]._sig is None:
+        while j >= 0 and _sig_of(chart, j) is None:
             need.add(j)
             todo.append(j)
             j -= 1
@@ -72,7 +76,7 @@ class Signer:
             p = todo[k]
             k += 1
             for o in _origins(chart[p]):
-                if o != p and o not in need and chart[o]._sig is None:
+                if o != p and o not in need and _sig_of(chart, o) is None:
                     need.add(o)
                     todo.append(o)
         return sorted(need)
@@ -89,7 +93,7 @@ class Signer:
                 return -1
             r = cache.get(o)
             if r is None:
-                r = cache[o] = chart[o]._sig
+                r = cache[o] = _sig_of(chart, o)
                 if r is None:
                     raise _Unsigned
             return r
@@ -114,6 +118,14 @@ class Signer:
                     self._next += 1
                     s = tab[key] = self._next
         return s
+
+
+def _sig_of(chart, p: int) -> int | None:
+    """The signature recorded for position ``p`` of ``chart`` (a list of sets or a `chart.Chart`,
+    whose signatures live in its arrays: no set is materialised)."""
+    if isinstance(chart, list):
+        return chart[p]._sig
+    return chart.sig_at(p)
 
 
 def _origins(E: ESet) -> set:
