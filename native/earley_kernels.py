@@ -45,18 +45,13 @@ _K = _NSEC + 1  # scalars: n_terms, n_syms, start, has_clo, n_states
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _sec(tab, off, i):
-    return tab[off[i]:off[i + 1]]
-
-
-@numba.njit(cache=True, nogil=True)
 def _add(dr, o, tmp, ntmp, hk, lim_pos):
     """Add item (dr, o) to the closure unless present. New ``ntmp``; -1: ``tmp``/``hk`` full,
     -2: over ``lim_pos`` items."""
     key = (np.int64(dr) << 32) | np.int64(o)
     mask = hk.shape[0] - 1
     x = key * np.int64(-7046029254386353131)
-    h = (x ^ (x >> 29)) & mask
+    h = (x ^ (x >> 32)) & mask
     while True:
         k = hk[h]
         if k == key:
@@ -75,39 +70,39 @@ def _add(dr, o, tmp, ntmp, hk, lim_pos):
     return ntmp + 1
 
 
-@numba.njit(cache=True, nogil=True)
-def _predict(tab, off, y, p, q0, sc, nsc, ns, nn, stamp, epoch, stk):
+@numba.njit(cache=True, nogil=True, inline="always")
+def _predict(tab, off, y, p, o_q0, sc, nsc, ns, nn, stamp, epoch, stk):
     """Predict nonterminal ``y`` at position ``p``: its closure into ``ns`` and the scan items of
     the terminals it predicts (not predicted here yet) into ``sc``. Returns (nn, nsc)."""
     if stamp[y] == epoch:
         return nn, nsc
     T = off[_K]
-    live = _sec(tab, off, _LIVE)
+    o_live = off[_LIVE]
     if off[_K + 3]:
-        clo_ptr = _sec(tab, off, _CLO_PTR)
-        clo = _sec(tab, off, _CLO)
-        pt_ptr = _sec(tab, off, _PT_PTR)
-        pt = _sec(tab, off, _PT)
-        for k in range(clo_ptr[y - T], clo_ptr[y - T + 1]):
-            z = clo[k]
+        o_clo_ptr = off[_CLO_PTR]
+        o_clo = off[_CLO]
+        o_pt_ptr = off[_PT_PTR]
+        o_pt = off[_PT]
+        for k in range(tab[o_clo_ptr + y - T], tab[o_clo_ptr + y - T + 1]):
+            z = tab[o_clo + k]
             if stamp[z] != epoch:
                 stamp[z] = epoch
                 ns[nn] = z
                 nn += 1
-        for k in range(pt_ptr[y - T], pt_ptr[y - T + 1]):
-            t = pt[k]
+        for k in range(tab[o_pt_ptr + y - T], tab[o_pt_ptr + y - T + 1]):
+            t = tab[o_pt + k]
             if stamp[t] != epoch:
                 stamp[t] = epoch
-                g = q0[t]
-                if live[g]:
+                g = tab[o_q0 + t]
+                if tab[o_live + g]:
                     sc[nsc, 0] = g
                     sc[nsc, 1] = p
                     nsc += 1
         return nn, nsc
-    dn_ptr = _sec(tab, off, _DN_PTR)
-    dn = _sec(tab, off, _DN)
-    dt_ptr = _sec(tab, off, _DT_PTR)
-    dt = _sec(tab, off, _DT)
+    o_dn_ptr = off[_DN_PTR]
+    o_dn = off[_DN]
+    o_dt_ptr = off[_DT_PTR]
+    o_dt = off[_DT]
     stamp[y] = epoch
     ns[nn] = y
     nn += 1
@@ -117,17 +112,17 @@ def _predict(tab, off, y, p, q0, sc, nsc, ns, nn, stamp, epoch, stk):
     while top > 0:
         top -= 1
         x = stk[top] - T
-        for k in range(dt_ptr[x], dt_ptr[x + 1]):
-            t = dt[k]
+        for k in range(tab[o_dt_ptr + x], tab[o_dt_ptr + x + 1]):
+            t = tab[o_dt + k]
             if stamp[t] != epoch:
                 stamp[t] = epoch
-                g = q0[t]
-                if live[g]:
+                g = tab[o_q0 + t]
+                if tab[o_live + g]:
                     sc[nsc, 0] = g
                     sc[nsc, 1] = p
                     nsc += 1
-        for k in range(dn_ptr[x], dn_ptr[x + 1]):
-            z = dn[k]
+        for k in range(tab[o_dn_ptr + x], tab[o_dn_ptr + x + 1]):
+            z = tab[o_dn + k]
             if stamp[z] != epoch:
                 stamp[z] = epoch
                 ns[nn] = z
@@ -137,22 +132,22 @@ def _predict(tab, off, y, p, q0, sc, nsc, ns, nn, stamp, epoch, stk):
     return nn, nsc
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _complete(tab, off, sym, o, pos, it, ns, tmp, ntmp, hk, lim_pos):
     """Advance the items of position ``o`` waiting for ``sym`` (explicit ones, and the rules of
     its predicted nonterminals) into the closure. New ``ntmp`` or a negative `_add` code."""
-    dr_next = _sec(tab, off, _DR_NEXT)
+    o_dr_next = off[_DR_NEXT]
     lo = pos[o, C_IT]
     hi = pos[o + 1, C_IT]
     while lo < hi:  # first explicit item whose next symbol is >= sym
         mid = (lo + hi) >> 1
-        if dr_next[it[mid, 0]] < sym:
+        if tab[o_dr_next + it[mid, 0]] < sym:
             lo = mid + 1
         else:
             hi = mid
     end = pos[o + 1, C_IT]
     k = lo
-    while k < end and dr_next[it[k, 0]] == sym:
+    while k < end and tab[o_dr_next + it[k, 0]] == sym:
         ntmp = _add(it[k, 0] + 1, it[k, 1], tmp, ntmp, hk, lim_pos)
         if ntmp < 0:
             return ntmp
@@ -161,11 +156,11 @@ def _complete(tab, off, sym, o, pos, it, ns, tmp, ntmp, hk, lim_pos):
     b = pos[o + 1, C_NS]
     if a == b:
         return ntmp
-    wait_ptr = _sec(tab, off, _WAIT_PTR)
-    wait_lhs = _sec(tab, off, _WAIT_LHS)
-    wait_dr = _sec(tab, off, _WAIT_DR)
-    for j in range(wait_ptr[sym], wait_ptr[sym + 1]):
-        z = wait_lhs[j]
+    o_wait_ptr = off[_WAIT_PTR]
+    o_wait_lhs = off[_WAIT_LHS]
+    o_wait_dr = off[_WAIT_DR]
+    for j in range(tab[o_wait_ptr + sym], tab[o_wait_ptr + sym + 1]):
+        z = tab[o_wait_lhs + j]
         lo = a
         hi = b
         while lo < hi:
@@ -175,7 +170,7 @@ def _complete(tab, off, sym, o, pos, it, ns, tmp, ntmp, hk, lim_pos):
             else:
                 hi = mid
         if lo < b and ns[lo] == z:
-            ntmp = _add(wait_dr[j] + 1, o, tmp, ntmp, hk, lim_pos)
+            ntmp = _add(tab[o_wait_dr + j] + 1, o, tmp, ntmp, hk, lim_pos)
             if ntmp < 0:
                 return ntmp
     return ntmp
@@ -190,11 +185,11 @@ def _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, p, nsc
     The caller has checked room for ``n_terms`` more scan items and ``n_syms`` nonterminals."""
     T = off[_K]
     start = off[_K + 2]
-    dr_next = _sec(tab, off, _DR_NEXT)
-    dr_lhs = _sec(tab, off, _DR_LHS)
-    nullable = _sec(tab, off, _NULLABLE)
-    live = _sec(tab, off, _LIVE)
-    q0 = _sec(tab, off, _Q0W) if after_word else _sec(tab, off, _Q0)
+    o_dr_next = off[_DR_NEXT]
+    o_dr_lhs = off[_DR_LHS]
+    o_nullable = off[_NULLABLE]
+    o_live = off[_LIVE]
+    o_q0 = off[_Q0W] if after_word else off[_Q0]
     lim_pos = lim[0]
     epoch = st[S_EPOCH] + 1
     if epoch >= 2147483647:
@@ -206,8 +201,8 @@ def _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, p, nsc
     ntmp = 0
     accept = False
     if predict_start:
-        nn, nsc = _predict(tab, off, start, p, q0, sc, nsc, ns, nn, stamp, epoch, stk)
-        if nullable[start]:
+        nn, nsc = _predict(tab, off, start, p, o_q0, sc, nsc, ns, nn, stamp, epoch, stk)
+        if tab[o_nullable + start]:
             accept = True
     for c in range(ncomp):
         ntmp = _complete(tab, off, comp[c, 0], comp[c, 1], pos, it, ns, tmp, ntmp, hk, lim_pos)
@@ -218,24 +213,24 @@ def _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, p, nsc
         dr = tmp[head, 0]
         o = tmp[head, 1]
         head += 1
-        nx = dr_next[dr]
+        nx = tab[o_dr_next + dr]
         if nx < 0:
-            a = dr_lhs[dr]
+            a = tab[o_dr_lhs + dr]
             if a == start:
                 accept = True
             elif o < p:
                 ntmp = _complete(tab, off, a, o, pos, it, ns, tmp, ntmp, hk, lim_pos)
             continue
         if nx >= T:
-            nn, nsc = _predict(tab, off, nx, p, q0, sc, nsc, ns, nn, stamp, epoch, stk)
+            nn, nsc = _predict(tab, off, nx, p, o_q0, sc, nsc, ns, nn, stamp, epoch, stk)
         elif stamp[nx] != epoch:
             stamp[nx] = epoch
-            g = q0[nx]
-            if live[g]:
+            g = tab[o_q0 + nx]
+            if tab[o_live + g]:
                 sc[nsc, 0] = g
                 sc[nsc, 1] = p
                 nsc += 1
-        if nullable[nx]:
+        if tab[o_nullable + nx]:
             ntmp = _add(dr + 1, o, tmp, ntmp, hk, lim_pos)
     if ntmp < 0:
         hk[:] = -1  # rare (the caller grows or raises): reset the whole hash
@@ -251,18 +246,32 @@ def _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, p, nsc
         return LIM_POS
     nw = 0
     for k in range(ntmp):
-        if dr_next[tmp[k, 0]] >= 0:
+        if tab[o_dr_next + tmp[k, 0]] >= 0:
             nw += 1
     base = pos[p, C_IT]
     if base + nw > it.shape[0]:
         st[S_CAPW] = CAP_IT
         return CAP
-    if nw:
+    if 0 < nw <= 32:  # few: insertion sort by the symbol after the dot, in place
+        j = 0
+        for k in range(ntmp):
+            dr = tmp[k, 0]
+            nx = tab[o_dr_next + dr]
+            if nx >= 0:
+                q = base + j
+                while q > base and tab[o_dr_next + it[q - 1, 0]] > nx:
+                    it[q, 0] = it[q - 1, 0]
+                    it[q, 1] = it[q - 1, 1]
+                    q -= 1
+                it[q, 0] = dr
+                it[q, 1] = tmp[k, 1]
+                j += 1
+    elif nw:
         keys = np.empty(nw, dtype=np.int64)
         sel = np.empty(nw, dtype=np.int64)
         j = 0
         for k in range(ntmp):
-            nx = dr_next[tmp[k, 0]]
+            nx = tab[o_dr_next + tmp[k, 0]]
             if nx >= 0:
                 keys[j] = nx
                 sel[j] = k
@@ -304,11 +313,11 @@ def feed(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, data, st
     last position's scan items, plus a closure where a lexeme ends."""
     T = off[_K]
     n_syms = off[_K + 1]
-    trans = _sec(tab, off, _TRANS)
-    acc = _sec(tab, off, _ACC)
-    live = _sec(tab, off, _LIVE)
-    term_of = _sec(tab, off, _TERM_OF)
-    word = _sec(tab, off, _WORD)
+    o_trans = off[_TRANS]
+    o_acc = off[_ACC]
+    o_live = off[_LIVE]
+    o_term_of = off[_TERM_OF]
+    o_word = off[_WORD]
     n = st[S_N]
     work = 0
     i = start
@@ -333,14 +342,14 @@ def feed(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, data, st
         w = e
         nc = 0
         for k in range(a, e):
-            g2 = trans[np.int64(sc[k, 0]) * 256 + b]
+            g2 = tab[o_trans + np.int64(sc[k, 0]) * 256 + b]
             if g2 >= 0:
-                if live[g2]:
+                if tab[o_live + g2]:
                     sc[w, 0] = g2
                     sc[w, 1] = sc[k, 1]
                     w += 1
-                if acc[g2]:
-                    comp[nc, 0] = term_of[g2]
+                if tab[o_acc + g2]:
+                    comp[nc, 0] = tab[o_term_of + g2]
                     comp[nc, 1] = sc[k, 1]
                     nc += 1
         if nc == 0:
@@ -351,7 +360,7 @@ def feed(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, data, st
             pos[p + 1, C_NS] = pos[p, C_NS]
         else:
             status = _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, p, w,
-                            nc, False, word[b] != 0)
+                            nc, False, tab[o_word + b] != 0)
             if status != OK:
                 st[S_DONE] = i
                 return status

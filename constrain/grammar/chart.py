@@ -137,6 +137,8 @@ class Chart:
         self._set_limits(s, lim.max_items_total if items_limit is None else items_limit)
         st = s.st
         start = 0
+        if len(data) > 64 and self.pos.shape[0] < n0 + len(data) + 2:  # one copy, not log(n)
+            self._reserve_positions(n0 + len(data) + 2)
         while True:
             st[K.S_N] = self.n
             st[K.S_TOTAL] = self.total
@@ -188,6 +190,14 @@ class Chart:
             self.ns = _grown(self.ns, int(self.pos[n, K.C_NS]))
         else:
             s.grow(what)
+
+    def _reserve_positions(self, rows: int) -> None:
+        n = self.n
+        for name in ("pos", "sig", "byte"):
+            a = getattr(self, name)
+            b = np.empty((rows,) + a.shape[1:], dtype=a.dtype)
+            b[:n + 1] = a[:n + 1]
+            setattr(self, name, b)
 
     def _after_feed(self, n0: int, data: bytes) -> None:
         """Bytes and known signatures of the new positions ``n0 .. n - 1``."""
