@@ -217,11 +217,7 @@ class Ours:
         self.vocab.trie  # noqa: B018
 
     def compile(self, text, kind):
-        if kind == "sql-syncode":  # it declares rules it never uses
-            from constrain.grammar.lark_frontend import lark_to_cfg
-            g = self._G.from_cfg(lark_to_cfg(text, allow_unreachable=True))
-        else:
-            g = self._G(text)
+        g = self._G(text, allow_unreachable=kind == "sql-syncode")  # it declares rules it never uses
         return g.compile(self.vocab, cache=False)
 
     def matcher(self, c):
@@ -386,11 +382,10 @@ def main(argv=None) -> dict:
     from constrain.grammar.api import Grammar
     from constrain.native import grammar_kernels
     grammar_kernels.warm_up()
-    from constrain.grammar.lark_frontend import lark_to_cfg
     texts = {"json": loader.load_text("json"), "sql": loader.load_text("sqlite"),
              "sql-syncode": SYNCODE_SQL.read_text()}
     sql_g = Grammar(texts["sql"])
-    syn_g = Grammar.from_cfg(lark_to_cfg(texts["sql-syncode"], allow_unreachable=True))
+    syn_g = Grammar(texts["sql-syncode"], allow_unreachable=True)
     queries, refused = spider_queries(a.n, sql_g.accepts)
     syn_queries, syn_refused = spider_queries(a.n, syn_g.accepts)
     docs = json_docs(a.n)
