@@ -3,10 +3,11 @@
 The tables are `constrain.grammar.tables.EarleyTables` (``tab`` int32 sections, ``off`` their
 starts plus scalars). The chart is `constrain.grammar.chart.Chart`'s arrays:
 
-* ``pos`` int64 [P + 1, 5]: per byte position ``p`` the starts of its scan items (``C_SC``),
+* ``pos`` int64 [P + 1, 7]: per byte position ``p`` the starts of its scan items (``C_SC``),
   explicit waiting items (``C_IT``), predicted nonterminals (``C_NS``), then ``C_ACC`` (the start
-  symbol is complete from 0) and ``C_NIT`` (Earley items, for the limits); row ``p + 1``'s starts
-  are row ``p``'s ends, so row ``n`` holds the used lengths;
+  symbol is complete from 0), ``C_NIT`` (Earley items, for the limits), ``C_BYTE`` (the byte
+  read to reach it, -1 at 0) and ``C_SIG`` (its signature, -1 unknown; `signatures.Signer`);
+  row ``p + 1``'s starts are row ``p``'s ends, so row ``n`` holds the used lengths;
 * ``sc`` int32 [S, 2] scan items ``(DFA state, origin)``; ``it`` int32 [I, 2] explicit items
   ``(dotted rule, origin)`` with a symbol after the dot, sorted per position by that symbol (a
   completion binary-searches them); ``ns`` int32 [M] predicted nonterminals, sorted per position.
@@ -14,15 +15,16 @@ starts plus scalars). The chart is `constrain.grammar.chart.Chart`'s arrays:
 Scratch (owned by the chart, reused): ``hk`` int64 open-addressing hash of one closure's items
 (-1 empty; reset after each closure), ``tmp`` int32 [X, 3] the closure's items (dotted rule,
 origin, hash slot) in agenda order, ``comp`` int32 [C, 2] the terminals completed by a byte,
-``stamp`` int32 [n_syms] (== epoch: nonterminal predicted / terminal predicted here), ``stk``
-int32 [n_syms] a stack, ``st`` int64 [8] state (positions, epoch, chart items, which array was
-too small, bytes consumed).
+``stamp`` int32 [2, n_syms] (row 0 == epoch: nonterminal predicted / terminal predicted here;
+row 1 a stack), ``st`` int64 [16] state (positions, epoch, chart items, which array was too
+small, bytes consumed) then the limits at `L_POS`, `L_TOTAL`, `L_WORK`.
 
 A kernel returns a status: `OK`, `DEAD` (the byte at ``st[S_DONE]`` kills the parse), `CAP`
 (``st[S_CAPW]`` names the array to grow; the caller grows it and calls again from
 ``st[S_DONE]``), `LIM_POS` / `LIM_TOTAL` (``max_items_per_position`` / ``max_items_total``,
-``lim[0]`` / ``lim[1]``) or `YIELD` (``lim[2]`` items of work done: the caller checks its clock
-and calls again). A position is committed (``st[S_N]`` incremented) only when complete, so
+``st[L_POS]`` / ``st[L_TOTAL]``) or `YIELD` (``st[L_WORK]`` items of work done: the caller
+checks its clock and calls again). Each new position records its byte (``C_BYTE``) and an
+unknown signature (``C_SIG`` = -1). A position is committed (``st[S_N]`` incremented) only when complete, so
 every status leaves a valid chart. Plain typed arrays, ``cache=True``, ``nogil=True``.
 """
 
@@ -34,7 +36,8 @@ import numpy as np
 OK, DEAD, CAP, LIM_POS, LIM_TOTAL, YIELD = 0, 1, 2, 3, 4, 5
 CAP_POS, CAP_SC, CAP_IT, CAP_NS, CAP_TMP, CAP_COMP = 1, 2, 3, 4, 5, 6
 S_N, S_EPOCH, S_TOTAL, S_CAPW, S_DONE = 0, 1, 2, 3, 4
-C_SC, C_IT, C_NS, C_ACC, C_NIT = 0, 1, 2, 3, 4
+C_SC, C_IT, C_NS, C_ACC, C_NIT, C_BYTE, C_SIG = 0, 1, 2, 3, 4, 5, 6
+L_POS, L_TOTAL, L_WORK = 8, 9, 10  # limits, in `st` after the state
 
 # section indices (`tables.SECTIONS` order)
 _DR_NEXT, _DR_LHS, _WAIT_PTR, _WAIT_LHS, _WAIT_DR, _NULLABLE = 0, 1, 2, 3, 4, 5
@@ -71,10 +74,10 @@ def _add(dr, o, tmp, ntmp, hk, lim_pos):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _predict(tab, off, y, p, o_q0, sc, nsc, ns, nn, stamp, epoch, stk):
+def _predict(tab, off, y, p, o_q0, sc, nsc, ns, nn, stamp, epoch):
     """Predict nonterminal ``y`` at position ``p``: its closure into ``ns`` and the scan items of
     the terminals it predicts (not predicted here yet) into ``sc``. Returns (nn, nsc)."""
-    if stamp[y] == epoch:
+    if stamp[0, y] == epoch:
         return nn, nsc
     T = off[_K]
     o_live = off[_LIVE]
@@ -85,14 +88,14 @@ def _predict(tab, off, y, p, o_q0, sc, nsc, ns, nn, stamp, epoch, stk):
         o_pt = off[_PT]
         for k in range(tab[o_clo_ptr + y - T], tab[o_clo_ptr + y - T + 1]):
             z = tab[o_clo + k]
-            if stamp[z] != epoch:
-                stamp[z] = epoch
+            if stamp[0, z] != epoch:
+                stamp[0, z] = epoch
                 ns[nn] = z
                 nn += 1
         for k in range(tab[o_pt_ptr + y - T], tab[o_pt_ptr + y - T + 1]):
             t = tab[o_pt + k]
-            if stamp[t] != epoch:
-                stamp[t] = epoch
+            if stamp[0, t] != epoch:
+                stamp[0, t] = epoch
                 g = tab[o_q0 + t]
                 if tab[o_live + g]:
                     sc[nsc, 0] = g
@@ -103,19 +106,19 @@ def _predict(tab, off, y, p, o_q0, sc, nsc, ns, nn, stamp, epoch, stk):
     o_dn = off[_DN]
     o_dt_ptr = off[_DT_PTR]
     o_dt = off[_DT]
-    stamp[y] = epoch
+    stamp[0, y] = epoch
     ns[nn] = y
     nn += 1
     top = 0
-    stk[top] = y
+    stamp[1, top] = y
     top += 1
     while top > 0:
         top -= 1
-        x = stk[top] - T
+        x = stamp[1, top] - T
         for k in range(tab[o_dt_ptr + x], tab[o_dt_ptr + x + 1]):
             t = tab[o_dt + k]
-            if stamp[t] != epoch:
-                stamp[t] = epoch
+            if stamp[0, t] != epoch:
+                stamp[0, t] = epoch
                 g = tab[o_q0 + t]
                 if tab[o_live + g]:
                     sc[nsc, 0] = g
@@ -123,11 +126,11 @@ def _predict(tab, off, y, p, o_q0, sc, nsc, ns, nn, stamp, epoch, stk):
                     nsc += 1
         for k in range(tab[o_dn_ptr + x], tab[o_dn_ptr + x + 1]):
             z = tab[o_dn + k]
-            if stamp[z] != epoch:
-                stamp[z] = epoch
+            if stamp[0, z] != epoch:
+                stamp[0, z] = epoch
                 ns[nn] = z
                 nn += 1
-                stk[top] = z
+                stamp[1, top] = z
                 top += 1
     return nn, nsc
 
@@ -177,7 +180,7 @@ def _complete(tab, off, sym, o, pos, it, ns, tmp, ntmp, hk, lim_pos):
 
 
 @numba.njit(cache=True, nogil=True)
-def _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, p, nsc, ncomp,
+def _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st, p, nsc, ncomp,
            predict_start, after_word):
     """Close position ``p`` (its advanced scan items are ``sc[pos[p, C_SC]:nsc]``, the terminals
     completed there ``comp[:ncomp]``): prediction through nullable prefixes, completion, nullable
@@ -190,10 +193,10 @@ def _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, p, nsc
     o_nullable = off[_NULLABLE]
     o_live = off[_LIVE]
     o_q0 = off[_Q0W] if after_word else off[_Q0]
-    lim_pos = lim[0]
+    lim_pos = st[L_POS]
     epoch = st[S_EPOCH] + 1
     if epoch >= 2147483647:
-        stamp[:] = 0
+        stamp[0, :] = 0
         epoch = 1
     st[S_EPOCH] = epoch
     n0 = pos[p, C_NS]
@@ -201,7 +204,7 @@ def _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, p, nsc
     ntmp = 0
     accept = False
     if predict_start:
-        nn, nsc = _predict(tab, off, start, p, o_q0, sc, nsc, ns, nn, stamp, epoch, stk)
+        nn, nsc = _predict(tab, off, start, p, o_q0, sc, nsc, ns, nn, stamp, epoch)
         if tab[o_nullable + start]:
             accept = True
     for c in range(ncomp):
@@ -222,9 +225,9 @@ def _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, p, nsc
                 ntmp = _complete(tab, off, a, o, pos, it, ns, tmp, ntmp, hk, lim_pos)
             continue
         if nx >= T:
-            nn, nsc = _predict(tab, off, nx, p, o_q0, sc, nsc, ns, nn, stamp, epoch, stk)
-        elif stamp[nx] != epoch:
-            stamp[nx] = epoch
+            nn, nsc = _predict(tab, off, nx, p, o_q0, sc, nsc, ns, nn, stamp, epoch)
+        elif stamp[0, nx] != epoch:
+            stamp[0, nx] = epoch
             g = tab[o_q0 + nx]
             if tab[o_live + g]:
                 sc[nsc, 0] = g
@@ -292,13 +295,15 @@ def _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, p, nsc
 
 
 @numba.njit(cache=True, nogil=True)
-def init(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim):
+def init(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st):
     """Position 0: predict the start symbol. `OK`, `CAP` or `LIM_POS`."""
     if pos.shape[0] < 2 or sc.shape[0] < off[_K] or ns.shape[0] < off[_K + 1]:
         st[S_CAPW] = CAP_POS
         return CAP
     pos[0, :] = 0
-    status = _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, 0, 0, 0,
+    pos[0, C_BYTE] = -1
+    pos[0, C_SIG] = -1
+    status = _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st, 0, 0, 0,
                     True, False)
     if status == OK:
         st[S_N] = 1
@@ -307,7 +312,7 @@ def init(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim):
 
 
 @numba.njit(cache=True, nogil=True)
-def feed(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, data, start):
+def feed(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st, data, start):
     """Append one position per byte of ``data[start:]``; see the module docstring for the
     statuses (``st[S_DONE]``: bytes of ``data`` consumed). Cost per byte: the scan step over the
     last position's scan items, plus a closure where a lexeme ends."""
@@ -359,7 +364,7 @@ def feed(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, data, st
             pos[p + 1, C_IT] = pos[p, C_IT]
             pos[p + 1, C_NS] = pos[p, C_NS]
         else:
-            status = _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, p, w,
+            status = _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st, p, w,
                             nc, False, tab[o_word + b] != 0)
             if status != OK:
                 st[S_DONE] = i
@@ -367,8 +372,10 @@ def feed(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, data, st
         if pos[p + 1, C_SC] == e and pos[p, C_ACC] == 0:
             st[S_DONE] = i
             return DEAD
+        pos[p, C_BYTE] = b
+        pos[p, C_SIG] = -1
         total = st[S_TOTAL] + pos[p, C_NIT]
-        if total > lim[1]:
+        if total > st[L_TOTAL]:
             st[S_DONE] = i
             return LIM_TOTAL
         st[S_TOTAL] = total
@@ -376,7 +383,7 @@ def feed(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, stk, st, lim, data, st
         st[S_N] = n
         i += 1
         work += pos[p, C_NIT]
-        if work > lim[2] and i < data.shape[0]:
+        if work > st[L_WORK] and i < data.shape[0]:
             st[S_DONE] = i
             return YIELD
     st[S_DONE] = i

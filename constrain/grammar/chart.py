@@ -8,7 +8,8 @@ byte (`Earley._sig_trans`). ``truncate`` is rollback, ``copy`` is fork (array co
 The chart is also a read-only sequence of `earley.ESet` (``len``, ``chart[i]``): a set is
 materialised from the arrays on first access and memoised until truncated, so the mask path
 (`masks.MaskBuilder`, `signatures.Signer`) and the Python reference (`Earley.feed`) read it
-unchanged. Signatures live in the arrays (``sig``, -1 unknown): a mask-cache hit needs no set.
+unchanged. Signatures live in the arrays (column ``C_SIG``, -1 unknown): a mask-cache hit needs
+no set.
 """
 
 from __future__ import annotations
@@ -32,16 +33,14 @@ _local = threading.local()
 class _Scratch:
     """Per thread and tables: the kernels' scratch arrays (see `native/earley_kernels.py`)."""
 
-    __slots__ = ("hk", "tmp", "comp", "stamp", "stk", "st", "lim")
+    __slots__ = ("hk", "tmp", "comp", "stamp", "st")
 
     def __init__(self, n_syms: int):
         self.hk = np.full(4096, -1, dtype=np.int64)
         self.tmp = np.empty((1024, 3), dtype=np.int32)
         self.comp = np.empty((256, 2), dtype=np.int32)
-        self.stamp = np.zeros(max(n_syms, 1), dtype=np.int32)
-        self.stk = np.empty(max(n_syms, 1), dtype=np.int32)
-        self.st = np.zeros(8, dtype=np.int64)
-        self.lim = np.zeros(3, dtype=np.int64)
+        self.stamp = np.zeros((2, max(n_syms, 1)), dtype=np.int32)
+        self.st = np.zeros(16, dtype=np.int64)
 
     def grow(self, what: int) -> None:
         if what == K.CAP_TMP:
@@ -71,14 +70,15 @@ class Chart:
     """A chart of ``n`` byte positions over ``engine`` (an `earley.Earley`), ``total`` Earley
     items in all. Not thread-safe (one per matcher); kernels release the GIL."""
 
-    __slots__ = ("eng", "n", "total", "pos", "sc", "it", "ns", "sig", "byte", "_memo")
+    __slots__ = ("eng", "n", "total", "pos", "sc", "it", "ns", "_memo", "_lex")
 
-    def __init__(self, eng, n, total, pos, sc, it, ns, sig, byte):
+    def __init__(self, eng, n, total, pos, sc, it, ns):
         self.eng = eng
         self.n = n
         self.total = total
-        self.pos, self.sc, self.it, self.ns, self.sig, self.byte = pos, sc, it, ns, sig, byte
+        self.pos, self.sc, self.it, self.ns = pos, sc, it, ns
         self._memo: dict = {}
+        self._lex = (-1, ())  # (position, its lexer state) last computed
 
     @classmethod
     def initial(cls, eng) -> "Chart":
@@ -93,33 +93,31 @@ class Chart:
     def _build_initial(cls, eng) -> "Chart":
         tb = eng.tables
         T, S = int(tb.off[K._K]), int(tb.off[K._K + 1])
-        c = cls(eng, 0, 0, np.zeros((64, 5), np.int64), np.empty((max(256, 2 * T), 2), np.int32),
-                np.empty((256, 2), np.int32), np.empty(max(256, 2 * S), np.int32),
-                np.full(64, -1, np.int64), np.zeros(64, np.int16))
+        c = cls(eng, 0, 0, np.zeros((64, 7), np.int64), np.empty((max(256, 2 * T), 2), np.int32),
+                np.empty((256, 2), np.int32), np.empty(max(256, 2 * S), np.int32))
         s = _scratch(tb)
         c._set_limits(s, eng.limits.max_items_total)
         while True:
             status = K.init(tb.tab, tb.off, c.pos, c.sc, c.it, c.ns, s.hk, s.tmp, s.comp,
-                            s.stamp, s.stk, s.st, s.lim)
+                            s.stamp, s.st)
             if status == K.OK:
                 break
             c._on_error(status, s, 0)
         c.n = 1
         c.total = int(s.st[K.S_TOTAL])
-        c.byte[0] = -1
         return c
 
     def _set_limits(self, s: _Scratch, items_limit: int) -> None:
-        s.lim[0] = self.eng.limits.max_items_per_position
-        s.lim[1] = items_limit
-        s.lim[2] = _WORK_PER_CALL
+        st = s.st
+        st[K.L_POS] = self.eng.limits.max_items_per_position
+        st[K.L_TOTAL] = items_limit
+        st[K.L_WORK] = _WORK_PER_CALL
 
     def copy(self) -> "Chart":
         """An independent copy (fork): O(used array sizes)."""
         n = self.n
-        c = Chart(self.eng, n, self.total, self.pos.copy(), self.sc.copy(), self.it.copy(),
-                  self.ns.copy(), self.sig.copy(), self.byte.copy())
-        return c
+        return Chart(self.eng, n, self.total, self.pos.copy(), self.sc.copy(), self.it.copy(),
+                     self.ns.copy())
 
     # ------------------------------------------------------------------ feeding
     def feed(self, data: bytes, items_limit: int | None = None, deadline: float | None = None,
@@ -143,7 +141,7 @@ class Chart:
             st[K.S_N] = self.n
             st[K.S_TOTAL] = self.total
             status = K.feed(tb.tab, tb.off, self.pos, self.sc, self.it, self.ns, s.hk, s.tmp,
-                            s.comp, s.stamp, s.stk, st, s.lim, arr, start)
+                            s.comp, s.stamp, st, arr, start)
             self.n = int(st[K.S_N])
             self.total = int(st[K.S_TOTAL])
             start = int(st[K.S_DONE])
@@ -164,7 +162,8 @@ class Chart:
             except LimitExceeded:
                 self.truncate(n0, total0)
                 raise
-        self._after_feed(n0, data)
+        if self.pos[n0 - 1, K.C_SIG] >= 0:
+            self._follow_signatures(n0, data)
         return True
 
     def _on_error(self, status: int, s: _Scratch, at: int) -> None:
@@ -180,8 +179,6 @@ class Chart:
         n = self.n
         if what == K.CAP_POS:
             self.pos = _grown(self.pos, n + 1)
-            self.sig = _grown(self.sig, n)
-            self.byte = _grown(self.byte, n)
         elif what == K.CAP_SC:
             self.sc = _grown(self.sc, int(self.pos[n, K.C_SC]))
         elif what == K.CAP_IT:
@@ -192,27 +189,20 @@ class Chart:
             s.grow(what)
 
     def _reserve_positions(self, rows: int) -> None:
-        n = self.n
-        for name in ("pos", "sig", "byte"):
-            a = getattr(self, name)
-            b = np.empty((rows,) + a.shape[1:], dtype=a.dtype)
-            b[:n + 1] = a[:n + 1]
-            setattr(self, name, b)
+        a = self.pos
+        self.pos = np.empty((rows, a.shape[1]), dtype=a.dtype)
+        self.pos[:self.n + 1] = a[:self.n + 1]
 
-    def _after_feed(self, n0: int, data: bytes) -> None:
-        """Bytes and known signatures of the new positions ``n0 .. n - 1``."""
-        n1 = self.n
-        sig = self.sig
-        sig[n0:n1] = -1
-        self.byte[n0:n1] = np.frombuffer(data, dtype=np.uint8)[:n1 - n0]
-        s = int(sig[n0 - 1])
-        if s >= 0:
-            tr = self.eng._sig_trans
-            for k in range(n1 - n0):
-                s = tr.get((s << 8) | data[k])
-                if s is None:
-                    break
-                sig[n0 + k] = s
+    def _follow_signatures(self, n0: int, data: bytes) -> None:
+        """Signatures of the new positions ``n0 ..`` along known byte transitions."""
+        pos = self.pos
+        s = int(pos[n0 - 1, K.C_SIG])
+        tr = self.eng._sig_trans
+        for k in range(self.n - n0):
+            s = tr.get((s << 8) | data[k])
+            if s is None:
+                break
+            pos[n0 + k, K.C_SIG] = s
 
     def truncate(self, n: int, total: int | None = None) -> None:
         """Keep positions ``0 .. n - 1`` (rollback); ``total``: their items, when known."""
@@ -220,6 +210,8 @@ class Chart:
             return
         self.n = n
         self.total = int(self.pos[:n, K.C_NIT].sum()) if total is None else total
+        if self._lex[0] >= n:
+            self._lex = (-1, ())
         memo = self._memo
         if memo:
             for k in [k for k in memo if k >= n]:
@@ -240,14 +232,16 @@ class Chart:
 
     def lex_at(self, p: int) -> tuple:
         """Sorted distinct DFA states of position ``p``'s scan items (its lexer state)."""
-        E = self._memo.get(p)
-        if E is not None:
-            return E.lex()[0]
-        g = self.sc[self.pos[p, K.C_SC]:self.pos[p + 1, K.C_SC], 0]
-        return tuple(np.unique(g).tolist())
+        lx = self._lex
+        if lx[0] == p:
+            return lx[1]
+        pos = self.pos
+        L = tuple(sorted(set(self.sc[pos[p, K.C_SC]:pos[p + 1, K.C_SC], 0].tolist())))
+        self._lex = (p, L)
+        return L
 
     def sig_at(self, p: int) -> int | None:
-        s = int(self.sig[p])
+        s = int(self.pos[p, K.C_SIG])
         return None if s < 0 else s
 
     def set_sig(self, p: int, s: int | None) -> None:
@@ -255,19 +249,22 @@ class Chart:
         with the engine's initial chart)."""
         if s is None:
             return
-        self.sig[p] = s
+        self.pos[p, K.C_SIG] = s
         E = self._memo.get(p)
         if E is not None:
             E._sig = s
         if p == 0:
             c0 = getattr(self.eng, "_chart0", None)
             if c0 is not None:
-                c0.sig[0] = s
+                c0.pos[0, K.C_SIG] = s
 
     def __len__(self) -> int:
         return self.n
 
     def __getitem__(self, i):
+        E = self._memo.get(i)  # the mask path's lookups: memoised positions first
+        if E is not None:
+            return E
         if isinstance(i, slice):
             return [self[k] for k in range(*i.indices(self.n))]
         if i < 0:
@@ -281,19 +278,22 @@ class Chart:
 
     def _eset(self, p: int) -> ESet:
         """Position ``p`` as an `ESet` (Python work per item: the mask path's miss only)."""
-        pos = self.pos
-        a, ia, na = (int(x) for x in pos[p, :3])
-        b, ib, nb = (int(x) for x in pos[p + 1, :3])
-        scan = list(zip(self.sc[a:b, 0].tolist(), self.sc[a:b, 1].tolist()))
-        N = set(self.ns[na:nb].tolist()) or None
+        a, ia, na, acc, nit, b0, s = self.pos[p].tolist()
+        b, ib, nb = self.pos[p + 1, :3].tolist()
+        scan = list(map(tuple, self.sc[a:b].tolist()))
+        N = set(self.ns[na:nb].tolist()) if nb > na else None
         waiting = None
         if ib > ia:
             waiting = {}
             dr_next = self.eng.dr_next
-            for dr, o in zip(self.it[ia:ib, 0].tolist(), self.it[ia:ib, 1].tolist()):
-                waiting.setdefault(dr_next[dr], []).append((dr, o))
-        E = ESet(p, scan, N, waiting, bool(pos[p, K.C_ACC]), int(pos[p, K.C_NIT]) - len(scan))
-        E._b = int(self.byte[p]) if p > 0 else -1
-        s = int(self.sig[p])
+            for dr, o in self.it[ia:ib].tolist():
+                nx = dr_next[dr]
+                lst = waiting.get(nx)
+                if lst is None:
+                    waiting[nx] = [(dr, o)]
+                else:
+                    lst.append((dr, o))
+        E = ESet(p, scan, N, waiting, acc != 0, nit - len(scan))
+        E._b = b0 if p > 0 else -1
         E._sig = s if s >= 0 else None
         return E
