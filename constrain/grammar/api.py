@@ -3,8 +3,8 @@
 Compilation: text → `constrain.grammar.ir.CFG` (front end) → `engine.Engine` (terminal byte DFAs,
 Earley tables; vocabulary independent, built once per `Grammar`) → `CompiledGrammar` against a
 vocabulary (shares the engine and its per-lexer-state token-walk caches). Each sequence gets a
-`GrammarMatcher`: a byte-level Earley chart (one immutable set per byte) plus a token history, so
-``rollback`` is truncation and ``fork`` a list copy.
+`GrammarMatcher`: a byte-level Earley chart (`chart.Chart`: flat arrays fed by the numba core)
+plus a token history, so ``rollback`` is truncation and ``fork`` an array copy.
 """
 
 from __future__ import annotations
