@@ -225,10 +225,10 @@ class Chart:
 
     # ------------------------------------------------------------------ reading
     def accept_at(self, p: int) -> bool:
-        return bool(self.pos[p, K.C_ACC])
+        return self.pos.item(p, K.C_ACC) != 0
 
     def n_scan(self, p: int) -> int:
-        return int(self.pos[p + 1, K.C_SC] - self.pos[p, K.C_SC])
+        return self.pos.item(p + 1, K.C_SC) - self.pos.item(p, K.C_SC)
 
     def lex_at(self, p: int) -> tuple:
         """Sorted distinct DFA states of position ``p``'s scan items (its lexer state)."""
@@ -240,8 +240,25 @@ class Chart:
         self._lex = (p, L)
         return L
 
+    def raw_at(self, p: int) -> tuple:
+        """Position ``p``'s (scan items, waiting items or None, predicted nonterminals or None,
+        accept, byte read) as Python lists: what `signatures.Signer` reads, without a set."""
+        a, ia, na, acc, _, b0, _ = self.pos[p].tolist()
+        b, ib, nb = self.pos[p + 1, :3].tolist()
+        return (self.sc[a:b].tolist(), self.it[ia:ib].tolist() if ib > ia else None,
+                self.ns[na:nb].tolist() if nb > na else None, acc != 0, b0 if p > 0 else -1)
+
+    def origins_at(self, p: int) -> set:
+        """The origins of position ``p``'s scan and waiting items."""
+        a, ia = self.pos[p, :2].tolist()
+        b, ib = self.pos[p + 1, :2].tolist()
+        out = set(self.sc[a:b, 1].tolist())
+        if ib > ia:
+            out.update(self.it[ia:ib, 1].tolist())
+        return out
+
     def sig_at(self, p: int) -> int | None:
-        s = int(self.pos[p, K.C_SIG])
+        s = self.pos.item(p, K.C_SIG)
         return None if s < 0 else s
 
     def set_sig(self, p: int, s: int | None) -> None:

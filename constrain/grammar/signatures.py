@@ -9,6 +9,7 @@ lexemes ending deep inside one token, by content relative to their own position.
 
 from __future__ import annotations
 
+from ..native.earley_kernels import C_SIG as _C_SIG
 from .earley import ESet
 from .limits import GrammarLimits, SharedLock
 
@@ -45,18 +46,20 @@ class Signer:
         tr = self._trans
         arena = not isinstance(chart, list)
         for p in self._unsigned_before(chart, i):
-            P = chart[p]
-            s = self.future_id(P, chart)
-            if arena:
+            if arena:  # from the arrays: no set is materialised
+                scan, wt, N, accept, b = chart.raw_at(p)
+                s = self._future(p, scan, wt, N, accept, chart)
                 chart.set_sig(p, s)  # the arena's column and its memoised set
             else:
-                P._sig = s
-            if p > 0 and P._b >= 0 and s is not None:
+                P = chart[p]
+                s = P._sig = self.future_id(P, chart)
+                b = P._b
+            if p > 0 and b >= 0 and s is not None:
                 q = _sig_of(chart, p - 1)
                 if q is not None:
                     if len(tr) >= self.limits.max_signatures:
                         tr.clear()  # ids are never reused, so every entry stays true; just bounded
-                    tr[(q << 8) | P._b] = s
+                    tr[(q << 8) | b] = s
         return _sig_of(chart, i)
 
     @staticmethod
@@ -72,10 +75,11 @@ class Signer:
             todo.append(j)
             j -= 1
         k = 0
+        arena = not isinstance(chart, list)
         while k < len(todo):
             p = todo[k]
             k += 1
-            for o in _origins(chart[p]):
+            for o in (chart.origins_at(p) if arena else _origins(chart[p])):
                 if o != p and o not in need and _sig_of(chart, o) is None:
                     need.add(o)
                     todo.append(o)
@@ -85,7 +89,12 @@ class Signer:
         """The interned id of ``E``'s future: its items with every origin replaced by the
         signature of the chart set there (``E``'s own position by -1). ``E`` is ``chart[E.pos]``
         or a virtual set after the chart. None when a set at an origin is not signed yet."""
-        p = E.pos
+        wt = [it for lst in E.waiting.values() for it in lst] if E.waiting else None
+        return self._future(E.pos, E.scan, wt, E.N, E.accept, chart)
+
+    def _future(self, p: int, scan, waiting, N, accept: bool, chart) -> int | None:
+        """`future_id` of the items ``scan`` (``(g, origin)``), ``waiting`` (``(dotted rule,
+        origin)`` or None), ``N`` and ``accept`` of a set at position ``p``."""
         cache: dict = {}
 
         def m(o):
@@ -99,14 +108,11 @@ class Signer:
             return r
 
         try:
-            scan = frozenset((g, m(o)) for g, o in E.scan)
-            if E.waiting:
-                wt = frozenset((dr, m(o)) for lst in E.waiting.values() for dr, o in lst)
-            else:
-                wt = None
+            fs = frozenset((g, m(o)) for g, o in scan)
+            wt = frozenset((dr, m(o)) for dr, o in waiting) if waiting else None
         except _Unsigned:
             return None
-        key = (scan, wt, frozenset(E.N) if E.N else None, E.accept)
+        key = (fs, wt, frozenset(N) if N else None, bool(accept))
         tab = self._table
         s = tab.get(key)
         if s is None:
@@ -123,9 +129,10 @@ class Signer:
 def _sig_of(chart, p: int) -> int | None:
     """The signature recorded for position ``p`` of ``chart`` (a list of sets or a `chart.Chart`,
     whose signatures live in its arrays: no set is materialised)."""
-    if isinstance(chart, list):
+    if type(chart) is list:
         return chart[p]._sig
-    return chart.sig_at(p)
+    s = chart.pos.item(p, _C_SIG)
+    return None if s < 0 else s
 
 
 def _origins(E: ESet) -> set:
