@@ -100,7 +100,7 @@ class CombinatorsMixin:
             neg = self.negate_condition(cond)
             if neg is None:
                 self.unsupported("if", ptr, "if/then/else whose 'if' cannot be negated exactly (only "
-                                 "type, required and properties of const/enum/type conditions)")
+                                 "type, const/enum, required and properties of const/enum/type conditions)")
                 return None
             s["anyOf"] = [{"allOf": [cond, then]}, {"allOf": [neg, els]}]
             return "anyOf"
@@ -109,18 +109,19 @@ class CombinatorsMixin:
     @staticmethod
     def negate_condition(cond) -> dict | None:
         """An exact schema for the instances ``cond`` rejects, for conditions made of ``type``,
-        ``required`` and ``properties`` whose subschemas are ``const``/``enum``/``type`` (each
+        ``const``/``enum``, ``required`` and ``properties`` whose subschemas are ``const``/``enum``/``type`` (each
         negated by `apply_not`); None otherwise. Object keywords hold for non-objects, so their
         negations are objects: a required key absent, or a listed property present with a
         value its subschema rejects."""
         if not isinstance(cond, dict):
             return None
         keys = {k for k in cond if k in _KNOWN}
-        if not keys or not keys <= {"type", "required", "properties"}:
+        if not keys or not keys <= {"type", "required", "properties", "const", "enum"}:
             return None
         branches = []
-        if "type" in keys:
-            branches.append({"not": {"type": cond["type"]}})
+        for k in ("type", "const", "enum"):
+            if k in keys:
+                branches.append({"not": {k: cond[k]}})
         req = cond.get("required", [])
         props = cond.get("properties", {})
         if not isinstance(req, list) or not isinstance(props, dict):
@@ -151,6 +152,15 @@ class CombinatorsMixin:
             keys = {k for k in n if k in _KNOWN}
             if not keys:  # only annotations / unknown keywords: the empty schema
                 return None
+            if ("enum" in s and isinstance(s["enum"], list)) or "const" in s:
+                # finitely many values: keep those the negated schema rejects (checked by value)
+                vals = [s["const"]] if "const" in s else s["enum"]
+                if "const" in s and "enum" in s:
+                    vals = [v for v in s["enum"] if _json_eq(v, s["const"])]
+                keep = [v for v in vals if self.value_ok(v, {"not": n}, ptr, base)]
+                s.pop("const", None)
+                s["enum"] = keep
+                return s if keep else None
             if keys == {"type"}:
                 t = n["type"]
                 ts = {t} if isinstance(t, str) else set(t)

@@ -26,6 +26,7 @@ from ..grammar.ir import CFG, Rule, Terminal
 from ..grammar.normalize import productive_symbols, reachable_symbols
 from .arrays import ArraysMixin
 from .combinators import CombinatorsMixin
+from .contains import ContainsMixin
 from .counting import CountingMixin
 from .numbers import NumbersMixin
 from .oneof import OneOfMixin
@@ -54,7 +55,7 @@ WHITESPACE_PRETTY = r"(?:\n[ \t]{0,40}|[ ]?)"
 
 
 class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMixin, NumbersMixin,
-                StringsMixin, ArraysMixin, ObjectsMixin):
+                StringsMixin, ArraysMixin, ContainsMixin, ObjectsMixin):
     """One compilation: the IR being built (rules, interned terminals) and the dispatch from a
     schema to a grammar symbol. Each keyword family lives in its mixin's module."""
 
@@ -286,10 +287,11 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
                 return None if merged is False else self._gen(merged, ptr, base)
         return self.typed(self.drop_unenforced(s, ptr), ptr, base)
 
-    @staticmethod
-    def lower_unevaluated(s: dict) -> dict:
+    def lower_unevaluated(self, s: dict) -> dict:
         """``unevaluatedProperties``/``unevaluatedItems`` in a schema without applicators are
-        exactly ``additionalProperties``/``items`` (nothing else evaluates a location)."""
+        exactly ``additionalProperties``/``items`` (nothing else evaluates a location), except
+        that from 2020-12 on ``contains`` evaluates the items it matches: the items after
+        ``prefixItems`` then match ``contains`` or ``unevaluatedItems``."""
         if any(k in s for k in _APPLICATORS):
             return s
         if "unevaluatedProperties" in s:
@@ -297,6 +299,8 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
             s.setdefault("additionalProperties", u)
         if "unevaluatedItems" in s and not isinstance(s.get("items"), list):
             u = s.pop("unevaluatedItems")
+            if "contains" in s and self.draft >= 2020 and "items" not in s and u not in (True, {}):
+                u = {"anyOf": [s["contains"], u]}
             s.setdefault("items", u)
         return s
 
