@@ -17,7 +17,7 @@ _UPPER_BOUNDS = ("maximum", "maxLength", "maxItems", "maxProperties", "maxContai
 _SUBSCHEMA_KEYWORDS = ("additionalProperties", "items", "additionalItems", "propertyNames", "contains", "not")
 _ITEM_KEYWORDS = ("items", "prefixItems", "additionalItems")
 _STRING_KEYWORDS = ("pattern", "format", "minLength", "maxLength", "_not_strings", "contentMediaType",
-                    "contentEncoding")
+                    "contentEncoding", "_patterns", "_formats", "_string_langs")
 
 
 def _type_meet(u, v) -> set:
@@ -252,6 +252,10 @@ class CombinatorsMixin:
             u = out[k]
             if (k in _META and k not in ("$defs", "definitions")) or _json_eq(u, v):
                 continue
+            if k in ("pattern", "format") and isinstance(u, str) and isinstance(v, str):
+                # both hold: the second one joins the list the string compiler intersects
+                out[f"_{k}s"] = list(out.get(f"_{k}s", ())) + [v]
+                continue
             m = self.merge_keyword(k, u, v, a, b, ptr, base)
             if m is _UNSAT:
                 return False
@@ -265,7 +269,7 @@ class CombinatorsMixin:
         if k == "type":
             r = _type_meet(u, v)
             return sorted(r) if r else _UNSAT
-        if k in ("required", "_forbidden"):
+        if k in ("required", "_forbidden", "_patterns", "_formats", "_string_langs"):
             return list(dict.fromkeys(list(u) + list(v)))
         if k in ("properties", "patternProperties", "$defs", "definitions"):
             m = dict(u)
@@ -299,8 +303,6 @@ class CombinatorsMixin:
             if fu.denominator == 1 and fv.denominator == 1:
                 return math.lcm(int(fu), int(fv))
             self.unsupported("allOf", ptr, "two non-integer multipleOf")
-        elif k in ("pattern", "format"):
-            self.unsupported("allOf", ptr, f"two different '{k}' values cannot be intersected")
         elif k in _KNOWN:
             self.unsupported("allOf", ptr, f"merging '{k}'")
         return _KEEP  # unknown keywords: keep the first

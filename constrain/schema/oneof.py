@@ -18,7 +18,8 @@ _TYPE_FAMILIES = {"null": {"null"}, "boolean": {"boolean"}, "string": {"string"}
                   "number": {"number", "integer"}, "array": {"array"}, "object": {"object"}}
 _TYPE_KEYWORDS = {
     "null": set(), "boolean": set(),
-    "string": {"pattern", "format", "minLength", "maxLength", "contentMediaType", "contentEncoding"},
+    "string": {"pattern", "format", "minLength", "maxLength", "contentMediaType", "contentEncoding",
+               "_patterns", "_formats", "_string_langs"},
     "number": {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "divisibleBy"},
     "array": {"items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems", "contains",
               "minContains", "maxContains", "unevaluatedItems"},
