@@ -75,3 +75,11 @@ def test_two_formats_intersect():
     schema = {"allOf": [{"type": "string", "format": "ipv4"}, {"format": "hostname"}]}
     js = JsonSchema(schema)
     assert js.accepts('"1.2.3.4"') and not js.accepts('"a.b"') and not js.accepts('"::1"')
+
+
+def test_merged_patterns_survive_a_sibling_anyof():
+    """The merged second pattern is a compiler-internal keyword: it must travel into each
+    ``anyOf`` branch with the other sibling keywords."""
+    schema = {"allOf": [{"type": "string", "pattern": "^a"}, {"pattern": "b$"}],
+              "anyOf": [{"maxLength": 2}, {"minLength": 4}]}
+    assert _compare(schema) > 0

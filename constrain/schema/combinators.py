@@ -7,7 +7,7 @@ import math
 import re
 from fractions import Fraction
 
-from .common import _KNOWN, _META, _json_eq, _json_type, _norm_items, _ptr_join
+from .common import _INTERNAL, _KNOWN, _META, _json_eq, _json_type, _norm_items, _ptr_join
 
 
 _UNSAT = object()  # merge_keyword: the two values exclude each other
@@ -53,14 +53,17 @@ def _merge_items(a: dict, b: dict) -> tuple[dict, dict]:
 
 class CombinatorsMixin:
     # -- anyOf / oneOf / if ----------------------------------------------------------------------
-    def alternatives(self, s: dict, k: str, ptr: str, base: str) -> str | None:
+    def alternatives(self, s: dict, k: str, ptr: str, base: str, exclusive: bool = False) -> str | None:
         """``anyOf``/``oneOf`` (key ``k``) of ``s``: one grammar alternative per branch, each
         merged with the sibling keywords. ``oneOf`` only when its branches are provably
-        disjoint, or rewritten into disjoint ones (`oneof_required`)."""
+        disjoint, or rewritten into disjoint ones (`oneof_required`). A sibling
+        ``unevaluated*`` keyword is judged per branch, which is exact only when one branch holds
+        at a time: ``oneOf``, ``exclusive`` (the two sides of ``if``) or provably disjoint
+        ``anyOf`` branches; otherwise refused."""
         branches = s.pop(k)
         if not isinstance(branches, list) or not branches:
             raise self.invalid(f"{k} must be a non-empty array", ptr)
-        rest = {kk: v for kk, v in s.items() if kk in _KNOWN}
+        rest = {kk: v for kk, v in s.items() if kk in _KNOWN or kk in _INTERNAL}
         if k == "oneOf" and len(branches) > 1:
             exact = self.oneof_required(branches, base, ptr)
             if exact is not None:
@@ -77,9 +80,18 @@ class CombinatorsMixin:
                 else:
                     branches = split
         syms = []
+        uneval = {kk: rest.pop(kk) for kk in ("unevaluatedProperties", "unevaluatedItems") if kk in rest}
+        if uneval and k == "anyOf" and not exclusive and len(branches) > 1 \
+                and not self.disjoint(branches, base, ptr, rest):
+            kw = next(iter(uneval))
+            self.unsupported(kw, ptr, "beside anyOf whose branches may hold together (the evaluated "
+                             "locations would depend on which branches hold)")
+            uneval = {}
         for i, b in enumerate(branches):
             bp = _ptr_join(ptr, k, i)
-            if rest:
+            if uneval:  # judged on the branch's and the siblings' evaluation (`close_unevaluated`)
+                syms.append(self.gen({"allOf": [rest, b], **uneval}, bp, base))
+            elif rest:
                 merged = self.merge_allof({"allOf": [rest, b]}, bp, base)
                 syms.append(self.gen(merged, bp, base) if merged is not False else None)
             else:
@@ -225,9 +237,7 @@ class CombinatorsMixin:
         for i, p in enumerate(parts):
             p = self.deref_full(p, base, _ptr_join(ptr, "allOf", i))
             if isinstance(p, dict) and ("unevaluatedProperties" in p or "unevaluatedItems" in p):
-                self.unsupported("unevaluatedProperties" if "unevaluatedProperties" in p
-                                 else "unevaluatedItems", _ptr_join(ptr, "allOf", i), "inside allOf")
-                p = {k: v for k, v in p.items() if k not in ("unevaluatedProperties", "unevaluatedItems")}
+                p = self.merge_member_unevaluated(p, _ptr_join(ptr, "allOf", i), base)
             if p is False:
                 return False
             if p is True:
@@ -242,6 +252,10 @@ class CombinatorsMixin:
         be intersected exactly go through `unsupported`."""
         if not isinstance(b, dict):
             raise self.invalid("allOf members must be schemas", ptr)
+        if "if" in a and "if" in b:
+            b = self.if_as_anyof(b, ptr, base)
+            if b is False:
+                return False
         a, b = _merge_items(a, b)
         a, b = self.close_objects(a, b, ptr), self.close_objects(b, a, ptr)
         out = dict(a)
@@ -262,6 +276,25 @@ class CombinatorsMixin:
             if m is not _KEEP:
                 out[k] = m
         return out
+
+    def if_as_anyof(self, b: dict, ptr: str, base: str):
+        """``b`` with its ``if``/``then``/``else`` rewritten by `apply_if` (an ``anyOf`` of the two
+        exact sides, crossed with an ``anyOf`` already there, or the one side that applies), so
+        that two members with ``if`` can be merged; False when unsatisfiable."""
+        q = dict(b)
+        prior = q.pop("anyOf", None)
+        side = self.apply_if(q, ptr, base)
+        if side == "anyOf":
+            if prior is not None:
+                if len(prior) * 2 > 64:
+                    self.unsupported("allOf", ptr, f"'if' beside anyOf of {len(prior)} branches")
+                q["anyOf"] = [{"allOf": [x, y]} for x in prior for y in q["anyOf"]]
+            return q
+        if prior is not None:
+            q["anyOf"] = prior
+        if side is None:
+            return q
+        return False if side is False else self.merge2(q, side, ptr, base)
 
     def merge_keyword(self, k: str, u, v, a: dict, b: dict, ptr: str, base: str):
         """The value of keyword ``k`` in the intersection of two schemas holding ``u`` and ``v``

@@ -149,13 +149,20 @@ class OneOfMixin:
             return []
         overlap = {t for t in kept for x, y in itertools.combinations(live, 2)
                    if t in x["types"] & y["types"] and not self.disjoint_on(t, x, y)}
-        if overlap - {"object"}:
-            return None
+        resolved, gone = [], set()
+        for fam in sorted({"number" if t == "integer" else t for t in overlap - {"object"}}):
+            if fam == "array":
+                return None
+            part = self.resolve_family(fam, derefd, base, ptr)
+            if part is None:
+                return None
+            resolved += part
+            gone |= _TYPE_FAMILIES[fam]
         out = []
         for i, x in enumerate(infos):
             if x is None:
                 continue
-            extra: dict = {"type": sorted(kept & x["types"])}
+            extra: dict = {"type": sorted((kept - gone) & x["types"])}
             if not extra["type"]:
                 continue
             if "object" in overlap and "object" in x["types"]:
@@ -164,7 +171,7 @@ class OneOfMixin:
                     return None
                 extra.update(split)
             out.append({"allOf": [derefd[i], extra]})
-        return out
+        return out + resolved
 
     def split_objects(self, x: dict, others: list) -> dict | None:
         """Keywords keeping branch ``x``'s objects out of every other branch (see
