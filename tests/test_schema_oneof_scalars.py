@@ -78,3 +78,18 @@ def test_non_integer_only_pieces_are_refused():
     with pytest.raises(ConstraintError) as ei:
         JsonSchema({"oneOf": [{"type": "integer"}, {"type": "number", "minimum": 0}]})
     assert ei.value.keyword == "oneOf" and ei.value.pointer == "/"
+
+
+def test_string_langs_compare_by_body():
+    """Merged schemas holding string languages are compared by the allOf merge: by body text,
+    never by their DFA arrays (which have no truth value)."""
+    from constrain.regex import parser as rxp
+    from constrain.regex.automata import build_dfa
+    from constrain.schema.common import _json_eq
+    from constrain.schema.dfaops import StringLang
+
+    a, b = StringLang("a", build_dfa(rxp.parse("a"))), StringLang("a", build_dfa(rxp.parse("a")))
+    assert _json_eq({"_string_langs": [a]}, {"_string_langs": [b]})
+    assert not _json_eq([a], [StringLang("b", a.dfa)])
+    body, dfa = a
+    assert body == "a" and dfa.fullmatch(b"a")

@@ -19,6 +19,27 @@ from .lengths import TooLarge, json_text_dfa
 PRODUCT_STATES_MAX = 20_000
 
 
+class StringLang:
+    """A string language carried in a merged schema (``_string_langs``): ``body`` (a regex over
+    the JSON text between the quotes, which determines the language) and ``dfa`` (the value's
+    byte DFA). Unpacks as ``(body, dfa)``; equal when the bodies are (schemas holding one can
+    be compared by the ``allOf`` merge without comparing arrays)."""
+
+    __slots__ = ("body", "dfa")
+
+    def __init__(self, body: str, dfa: ByteDFA):
+        self.body, self.dfa = body, dfa
+
+    def __iter__(self):
+        return iter((self.body, self.dfa))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, StringLang) and other.body == self.body
+
+    def __hash__(self) -> int:
+        return hash(self.body)
+
+
 def _byte_classes(dfas: Sequence[ByteDFA]) -> tuple[np.ndarray, np.ndarray]:
     """(representative byte per class, class of each byte): bytes no component tells apart."""
     cols = np.concatenate([d.transitions.T for d in dfas if d.n_states], axis=1)  # [256, sum n]

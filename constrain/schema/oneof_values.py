@@ -26,7 +26,7 @@ from fractions import Fraction
 from ..errors import ConstraintError, LimitExceeded
 from ..regex import parser as rxp
 from .common import _json_type
-from .dfaops import exactly_one, product
+from .dfaops import StringLang, exactly_one, product
 from .jsontext import _ANY_DFA, _UNIT
 from .lengths import TooLarge
 
@@ -143,7 +143,7 @@ class OneOfValuesMixin:
             ahead = "".join(f'(?!(?:{bj})")' for j, (bj, _) in enumerate(parts) if j != i)
             alts.append(f"{ahead}(?:{bi})")
         body = "(?:" + "|".join(alts) + ")"
-        return [{"type": "string", "_string_langs": [(body, value)]}]
+        return [{"type": "string", "_string_langs": [StringLang(body, value)]}]
 
     def number_part(self, b: dict, base: str, ptr: str):
         """("integer" | "number", interval or None, finite values or None) of branch ``b``'s
