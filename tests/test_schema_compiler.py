@@ -85,7 +85,7 @@ def test_accepts(schema, good, bad):
     ({"type": "array", "uniqueItems": True}, "uniqueItems", "/"),
     ({"properties": {"a": {"type": "object", "if": {"minProperties": 1}, "then": {"required": ["x"]}}}}, "if", "/properties/a"),
     ({"properties": {"s": {"type": "string", "pattern": "(?<=a)b"}}}, "pattern", "/properties/s"),
-    ({"type": "string", "format": "date", "pattern": "^2"}, "format", "/"),
+    ({"type": "object", "propertyNames": {"format": "date", "pattern": "^2"}}, "format", "/propertyNames"),
     ({"oneOf": [{"type": "integer"}, {"minimum": 0}]}, "oneOf", "/"),
     ({"type": "number", "multipleOf": 0.3}, "multipleOf", "/"),
     ({"type": "string", "pattern": "^(?:\\S+\\s+){0,40}\\S+$", "maxLength": 3000}, "maxLength", "/"),

@@ -68,6 +68,32 @@ def test_if_then_else_bruteforce():
     assert compiled >= 100, compiled
 
 
+def _if_member(rng: random.Random) -> dict:
+    m = {"if": rng.choice(CONDS[:5]), "then": rng.choice(SUBS)}
+    if rng.random() < 0.6:
+        m["else"] = rng.choice(SUBS)
+    return m
+
+
+def test_two_ifs_in_allof_bruteforce():
+    """Two ``allOf`` members with ``if`` (each rewritten to its exact ``anyOf`` before merging),
+    also beside a sibling ``if`` and ``anyOf``: exact."""
+    rng = random.Random(23)
+    compiled = 0
+    for _ in range(60):
+        schema = {"allOf": [_if_member(rng), _if_member(rng)]}
+        if rng.random() < 0.3:
+            schema.update(_if_member(rng))
+        if rng.random() < 0.3:
+            schema["anyOf"] = [rng.choice(SUBS), rng.choice(SUBS)]
+        try:
+            _exact(schema)
+        except ConstraintError:
+            continue
+        compiled += 1
+    assert compiled >= 20, compiled
+
+
 @pytest.mark.parametrize("schema", [
     {"not": {"const": "x"}}, {"type": "string", "not": {"enum": ["y", 1]}},
     {"properties": {"k": {"not": {"enum": ["x", None]}}}},

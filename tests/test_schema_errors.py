@@ -55,3 +55,14 @@ def test_moderate_depth_compiles():
     js = JsonSchema(_nested_properties(60))
     text = '{"a":' * 60 + "1" + "}" * 60
     assert js.accepts(text)
+
+
+def test_unique_items_refusal_names_keyword_and_pointer():
+    """``uniqueItems`` over an unbounded item domain stays refused; the error says which keyword
+    and where (the pointer of the array schema holding it)."""
+    schema = {"type": "object", "properties": {"xs": {"type": "array", "items": {"type": "string"},
+                                                      "uniqueItems": True}}}
+    with pytest.raises(UnsupportedKeyword) as ei:
+        JsonSchema(schema)
+    assert ei.value.keyword == "uniqueItems" and ei.value.pointer == "/properties/xs"
+    assert "uniqueItems" in str(ei.value) and "/properties/xs" in str(ei.value)

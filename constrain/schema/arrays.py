@@ -96,7 +96,7 @@ class ArraysMixin:
         if mx is not None and mn > mx:
             return None
         if contains is not None:
-            return self.array_contains(s, contains, P, R, rest, mn, mx, ptr, base)
+            return self.array_contains(s, contains, prefix[:len(P)], P, R, rest, mn, mx, ptr, base)
         return self.array_body(P, R, mn, mx)
 
     def array_body(self, P, R, mn, mx) -> str:
@@ -136,34 +136,4 @@ class ArraysMixin:
             after = nxt if F > mn else tail_more
         body = self.nt("arr")
         self.rule(body, self.P["["], *req, after, self.P["]"])
-        return body
-
-    def array_contains(self, s, contains, P, R, rest, mn, mx, ptr, base):
-        cptr = _ptr_join(ptr, "contains")
-        minc = s.get("minContains", 1)
-        maxc = s.get("maxContains")
-        if maxc is not None:
-            self.unsupported("maxContains", ptr)
-        if minc == 0:
-            return self.array_body(P, R, mn, mx)
-        if contains is False:
-            return None
-        if P or mn > 1 or mx is not None or minc != 1 or R is None:
-            self.unsupported("contains", cptr, "contains together with prefixItems, minItems > 1, "
-                             "maxItems or minContains")
-            return self.array_body(P, R, mn, mx)
-        merged = self.merge_allof({"allOf": [rest if rest is not None else True, contains]}, cptr, base) \
-            if rest not in (True, {}) else contains
-        C = self.gen(merged, cptr, base) if merged is not False else None
-        if C is None:
-            return None
-        comma = self.P[","]
-        pre = self.nt("pre")  # (R ,)*
-        self.rule(pre)
-        self.rule(pre, pre, R, comma)
-        post = self.nt("post")  # (, R)*
-        self.rule(post)
-        self.rule(post, post, comma, R)
-        body = self.nt("arr")
-        self.rule(body, self.P["["], pre, C, post, self.P["]"])
         return body

@@ -7,7 +7,7 @@ import math
 import re
 from fractions import Fraction
 
-from .common import _KNOWN, _META, _json_eq, _json_type, _norm_items, _ptr_join
+from .common import _INTERNAL, _KNOWN, _META, _json_eq, _json_type, _norm_items, _ptr_join
 
 
 _UNSAT = object()  # merge_keyword: the two values exclude each other
@@ -17,7 +17,7 @@ _UPPER_BOUNDS = ("maximum", "maxLength", "maxItems", "maxProperties", "maxContai
 _SUBSCHEMA_KEYWORDS = ("additionalProperties", "items", "additionalItems", "propertyNames", "contains", "not")
 _ITEM_KEYWORDS = ("items", "prefixItems", "additionalItems")
 _STRING_KEYWORDS = ("pattern", "format", "minLength", "maxLength", "_not_strings", "contentMediaType",
-                    "contentEncoding")
+                    "contentEncoding", "_patterns", "_formats", "_string_langs")
 
 
 def _type_meet(u, v) -> set:
@@ -53,14 +53,17 @@ def _merge_items(a: dict, b: dict) -> tuple[dict, dict]:
 
 class CombinatorsMixin:
     # -- anyOf / oneOf / if ----------------------------------------------------------------------
-    def alternatives(self, s: dict, k: str, ptr: str, base: str) -> str | None:
+    def alternatives(self, s: dict, k: str, ptr: str, base: str, exclusive: bool = False) -> str | None:
         """``anyOf``/``oneOf`` (key ``k``) of ``s``: one grammar alternative per branch, each
         merged with the sibling keywords. ``oneOf`` only when its branches are provably
-        disjoint, or rewritten into disjoint ones (`oneof_required`)."""
+        disjoint, or rewritten into disjoint ones (`oneof_required`). A sibling
+        ``unevaluated*`` keyword is judged per branch, which is exact only when one branch holds
+        at a time: ``oneOf``, ``exclusive`` (the two sides of ``if``) or provably disjoint
+        ``anyOf`` branches; otherwise refused."""
         branches = s.pop(k)
         if not isinstance(branches, list) or not branches:
             raise self.invalid(f"{k} must be a non-empty array", ptr)
-        rest = {kk: v for kk, v in s.items() if kk in _KNOWN}
+        rest = {kk: v for kk, v in s.items() if kk in _KNOWN or kk in _INTERNAL}
         if k == "oneOf" and len(branches) > 1:
             exact = self.oneof_required(branches, base, ptr)
             if exact is not None:
@@ -77,9 +80,18 @@ class CombinatorsMixin:
                 else:
                     branches = split
         syms = []
+        uneval = {kk: rest.pop(kk) for kk in ("unevaluatedProperties", "unevaluatedItems") if kk in rest}
+        if uneval and k == "anyOf" and not exclusive and len(branches) > 1 \
+                and not self.disjoint(branches, base, ptr, rest):
+            kw = next(iter(uneval))
+            self.unsupported(kw, ptr, "beside anyOf whose branches may hold together (the evaluated "
+                             "locations would depend on which branches hold)")
+            uneval = {}
         for i, b in enumerate(branches):
             bp = _ptr_join(ptr, k, i)
-            if rest:
+            if uneval:  # judged on the branch's and the siblings' evaluation (`close_unevaluated`)
+                syms.append(self.gen({"allOf": [rest, b], **uneval}, bp, base))
+            elif rest:
                 merged = self.merge_allof({"allOf": [rest, b]}, bp, base)
                 syms.append(self.gen(merged, bp, base) if merged is not False else None)
             else:
@@ -100,7 +112,7 @@ class CombinatorsMixin:
             neg = self.negate_condition(cond)
             if neg is None:
                 self.unsupported("if", ptr, "if/then/else whose 'if' cannot be negated exactly (only "
-                                 "type, required and properties of const/enum/type conditions)")
+                                 "type, const/enum, required and properties of const/enum/type conditions)")
                 return None
             s["anyOf"] = [{"allOf": [cond, then]}, {"allOf": [neg, els]}]
             return "anyOf"
@@ -109,18 +121,19 @@ class CombinatorsMixin:
     @staticmethod
     def negate_condition(cond) -> dict | None:
         """An exact schema for the instances ``cond`` rejects, for conditions made of ``type``,
-        ``required`` and ``properties`` whose subschemas are ``const``/``enum``/``type`` (each
+        ``const``/``enum``, ``required`` and ``properties`` whose subschemas are ``const``/``enum``/``type`` (each
         negated by `apply_not`); None otherwise. Object keywords hold for non-objects, so their
         negations are objects: a required key absent, or a listed property present with a
         value its subschema rejects."""
         if not isinstance(cond, dict):
             return None
         keys = {k for k in cond if k in _KNOWN}
-        if not keys or not keys <= {"type", "required", "properties"}:
+        if not keys or not keys <= {"type", "required", "properties", "const", "enum"}:
             return None
         branches = []
-        if "type" in keys:
-            branches.append({"not": {"type": cond["type"]}})
+        for k in ("type", "const", "enum"):
+            if k in keys:
+                branches.append({"not": {k: cond[k]}})
         req = cond.get("required", [])
         props = cond.get("properties", {})
         if not isinstance(req, list) or not isinstance(props, dict):
@@ -151,6 +164,15 @@ class CombinatorsMixin:
             keys = {k for k in n if k in _KNOWN}
             if not keys:  # only annotations / unknown keywords: the empty schema
                 return None
+            if ("enum" in s and isinstance(s["enum"], list)) or "const" in s:
+                # finitely many values: keep those the negated schema rejects (checked by value)
+                vals = [s["const"]] if "const" in s else s["enum"]
+                if "const" in s and "enum" in s:
+                    vals = [v for v in s["enum"] if _json_eq(v, s["const"])]
+                keep = [v for v in vals if self.value_ok(v, {"not": n}, ptr, base)]
+                s.pop("const", None)
+                s["enum"] = keep
+                return s if keep else None
             if keys == {"type"}:
                 t = n["type"]
                 ts = {t} if isinstance(t, str) else set(t)
@@ -215,9 +237,7 @@ class CombinatorsMixin:
         for i, p in enumerate(parts):
             p = self.deref_full(p, base, _ptr_join(ptr, "allOf", i))
             if isinstance(p, dict) and ("unevaluatedProperties" in p or "unevaluatedItems" in p):
-                self.unsupported("unevaluatedProperties" if "unevaluatedProperties" in p
-                                 else "unevaluatedItems", _ptr_join(ptr, "allOf", i), "inside allOf")
-                p = {k: v for k, v in p.items() if k not in ("unevaluatedProperties", "unevaluatedItems")}
+                p = self.merge_member_unevaluated(p, _ptr_join(ptr, "allOf", i), base)
             if p is False:
                 return False
             if p is True:
@@ -232,6 +252,10 @@ class CombinatorsMixin:
         be intersected exactly go through `unsupported`."""
         if not isinstance(b, dict):
             raise self.invalid("allOf members must be schemas", ptr)
+        if "if" in a and "if" in b:
+            b = self.if_as_anyof(b, ptr, base)
+            if b is False:
+                return False
         a, b = _merge_items(a, b)
         a, b = self.close_objects(a, b, ptr), self.close_objects(b, a, ptr)
         out = dict(a)
@@ -242,6 +266,10 @@ class CombinatorsMixin:
             u = out[k]
             if (k in _META and k not in ("$defs", "definitions")) or _json_eq(u, v):
                 continue
+            if k in ("pattern", "format") and isinstance(u, str) and isinstance(v, str):
+                # both hold: the second one joins the list the string compiler intersects
+                out[f"_{k}s"] = list(out.get(f"_{k}s", ())) + [v]
+                continue
             m = self.merge_keyword(k, u, v, a, b, ptr, base)
             if m is _UNSAT:
                 return False
@@ -249,13 +277,32 @@ class CombinatorsMixin:
                 out[k] = m
         return out
 
+    def if_as_anyof(self, b: dict, ptr: str, base: str):
+        """``b`` with its ``if``/``then``/``else`` rewritten by `apply_if` (an ``anyOf`` of the two
+        exact sides, crossed with an ``anyOf`` already there, or the one side that applies), so
+        that two members with ``if`` can be merged; False when unsatisfiable."""
+        q = dict(b)
+        prior = q.pop("anyOf", None)
+        side = self.apply_if(q, ptr, base)
+        if side == "anyOf":
+            if prior is not None:
+                if len(prior) * 2 > 64:
+                    self.unsupported("allOf", ptr, f"'if' beside anyOf of {len(prior)} branches")
+                q["anyOf"] = [{"allOf": [x, y]} for x in prior for y in q["anyOf"]]
+            return q
+        if prior is not None:
+            q["anyOf"] = prior
+        if side is None:
+            return q
+        return False if side is False else self.merge2(q, side, ptr, base)
+
     def merge_keyword(self, k: str, u, v, a: dict, b: dict, ptr: str, base: str):
         """The value of keyword ``k`` in the intersection of two schemas holding ``u`` and ``v``
         (different values); `_UNSAT` when no instance can satisfy both, `_KEEP` to keep ``u``."""
         if k == "type":
             r = _type_meet(u, v)
             return sorted(r) if r else _UNSAT
-        if k in ("required", "_forbidden"):
+        if k in ("required", "_forbidden", "_patterns", "_formats", "_string_langs"):
             return list(dict.fromkeys(list(u) + list(v)))
         if k in ("properties", "patternProperties", "$defs", "definitions"):
             m = dict(u)
@@ -289,8 +336,6 @@ class CombinatorsMixin:
             if fu.denominator == 1 and fv.denominator == 1:
                 return math.lcm(int(fu), int(fv))
             self.unsupported("allOf", ptr, "two non-integer multipleOf")
-        elif k in ("pattern", "format"):
-            self.unsupported("allOf", ptr, f"two different '{k}' values cannot be intersected")
         elif k in _KNOWN:
             self.unsupported("allOf", ptr, f"merging '{k}'")
         return _KEEP  # unknown keywords: keep the first

@@ -24,6 +24,8 @@ _KNOWN = {
     "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "divisibleBy", "extends",
     "disallow",
 }
+# keywords the compiler itself writes into merged schemas (never in a user's schema)
+_INTERNAL = {"_forbidden", "_not_strings", "_extra_enum", "_patterns", "_formats", "_string_langs"}
 # keywords whose value is a subschema or an array of subschemas (only these are walked for $id)
 _SUBSCHEMA = {"items", "prefixItems", "additionalItems", "additionalProperties", "contains",
               "propertyNames", "not", "if", "then", "else", "allOf", "anyOf", "oneOf",

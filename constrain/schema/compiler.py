@@ -26,16 +26,19 @@ from ..grammar.ir import CFG, Rule, Terminal
 from ..grammar.normalize import productive_symbols, reachable_symbols
 from .arrays import ArraysMixin
 from .combinators import CombinatorsMixin
+from .contains import ContainsMixin
 from .counting import CountingMixin
 from .numbers import NumbersMixin
 from .oneof import OneOfMixin
+from .oneof_values import OneOfValuesMixin
+from .unevaluated import UnevaluatedMixin
 from .objects import ObjectsMixin
 from .refs import RefsMixin
 from .strings import StringsMixin
 from .values import ValuesMixin
 from .checks import check_json
 from .errors import InvalidSchema, SchemaLimitExceeded, UnsupportedKeyword
-from .common import SchemaOptions, _DEFAULT_BASE, _KNOWN, _META, _TYPES, _json_eq
+from .common import SchemaOptions, _DEFAULT_BASE, _INTERNAL, _KNOWN, _META, _TYPES, _json_eq
 from .jsontext import _NUMBER, _UNIT, _not_keys_pattern
 from .keydfa import not_keys_dfa, unit_string_dfa
 from ..regex.api import regex_dfa
@@ -53,8 +56,8 @@ WHITESPACE_PRETTY = r"(?:\n[ \t]{0,40}|[ ]?)"
 # ------------------------------------------------------------------ the compiler
 
 
-class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMixin, NumbersMixin,
-                StringsMixin, ArraysMixin, ObjectsMixin):
+class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, OneOfValuesMixin, ValuesMixin, NumbersMixin,
+                StringsMixin, ArraysMixin, ContainsMixin, ObjectsMixin, UnevaluatedMixin):
     """One compilation: the IR being built (rules, interned terminals) and the dispatch from a
     schema to a grammar symbol. Each keyword family lives in its mixin's module."""
 
@@ -251,15 +254,17 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
         s = dict(s)
         if self.draft <= 3 and s.get("required") is True:  # draft 3: a boolean per property
             s.pop("required")
+        if ("unevaluatedProperties" in s or "unevaluatedItems" in s) and ("allOf" in s or "$ref" in s):
+            s = self.close_unevaluated(s, ptr, base)
         if "$ref" in s:
             ref = s.pop("$ref")
-            rest = {k: v for k, v in s.items() if k in _KNOWN} if self.draft > 7 else {}
+            rest = {k: v for k, v in s.items() if k in _KNOWN or k in _INTERNAL} if self.draft > 7 else {}
             if not rest:
                 return self.ref_symbol(ref, base, ptr)
             node, _nbase, key = self.resolve(ref, base, ptr)
             if key is None:
                 return self._gen(rest, ptr, base)
-            s = {"allOf": [node, rest]}  # $ref with sibling assertions: intersect
+            s = {"allOf": [rest, node]}  # $ref with sibling assertions: intersect (own keys first)
         s = self.lower_unevaluated(s)
         s = self.lower_dynamic_refs(s, ptr)
         if "allOf" in s:
@@ -280,25 +285,11 @@ class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, ValuesMi
         if "if" in s:
             branch = self.apply_if(s, ptr, base)
             if branch == "anyOf":
-                return self.alternatives(s, "anyOf", ptr, base)
+                return self.alternatives(s, "anyOf", ptr, base, exclusive=True)
             if branch is not None:
                 merged = self.merge_allof({"allOf": [s, branch]}, ptr, base)
                 return None if merged is False else self._gen(merged, ptr, base)
         return self.typed(self.drop_unenforced(s, ptr), ptr, base)
-
-    @staticmethod
-    def lower_unevaluated(s: dict) -> dict:
-        """``unevaluatedProperties``/``unevaluatedItems`` in a schema without applicators are
-        exactly ``additionalProperties``/``items`` (nothing else evaluates a location)."""
-        if any(k in s for k in _APPLICATORS):
-            return s
-        if "unevaluatedProperties" in s:
-            u = s.pop("unevaluatedProperties")
-            s.setdefault("additionalProperties", u)
-        if "unevaluatedItems" in s and not isinstance(s.get("items"), list):
-            u = s.pop("unevaluatedItems")
-            s.setdefault("items", u)
-        return s
 
     def lower_dynamic_refs(self, s: dict, ptr: str) -> dict:
         """``$recursiveRef: "#"`` is a ``$ref`` to the root (no ``$recursiveAnchor`` chains

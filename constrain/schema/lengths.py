@@ -96,7 +96,7 @@ def _close(adj0: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def length_bounded_dfa(tree, mn: int, mx: int, max_states: int = MAX_PRODUCT_STATES) -> ByteDFA | None:
     """The JSON string literals of ``tree``'s values with ``mn..mx`` code points (module
     docstring); None when there are none. Raises `TooLarge` beyond ``max_states``."""
-    value = build_dfa(tree)
+    value = tree if isinstance(tree, ByteDFA) else build_dfa(tree)  # a tree, or the value's DFA
     if value.n_states == 0:
         return None
     trans, inc, acc = json_text_dfa(value)

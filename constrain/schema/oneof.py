@@ -18,7 +18,8 @@ _TYPE_FAMILIES = {"null": {"null"}, "boolean": {"boolean"}, "string": {"string"}
                   "number": {"number", "integer"}, "array": {"array"}, "object": {"object"}}
 _TYPE_KEYWORDS = {
     "null": set(), "boolean": set(),
-    "string": {"pattern", "format", "minLength", "maxLength", "contentMediaType", "contentEncoding"},
+    "string": {"pattern", "format", "minLength", "maxLength", "contentMediaType", "contentEncoding",
+               "_patterns", "_formats", "_string_langs"},
     "number": {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "divisibleBy"},
     "array": {"items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems", "contains",
               "minContains", "maxContains", "unevaluatedItems"},
@@ -133,7 +134,7 @@ class OneOfMixin:
         remaining types are checked with `disjoint_on`. Objects that still overlap are split by
         an *under-approximation* that is sound: branch i forbids, for each overlapping branch j,
         one key j requires and i does not (or requires a key that a closed j rejects)."""
-        derefd = [self.deref(b, base) for b in branches]
+        derefd = [self.flat_or_deref(b, base, ptr) for b in branches]
         if not all(isinstance(b, (dict, bool)) for b in derefd):
             return None
         outer = set(self.types_of(rest, ptr)) if "type" in rest else None
@@ -148,13 +149,20 @@ class OneOfMixin:
             return []
         overlap = {t for t in kept for x, y in itertools.combinations(live, 2)
                    if t in x["types"] & y["types"] and not self.disjoint_on(t, x, y)}
-        if overlap - {"object"}:
-            return None
+        resolved, gone = [], set()
+        for fam in sorted({"number" if t == "integer" else t for t in overlap - {"object"}}):
+            if fam == "array":
+                return None
+            part = self.resolve_family(fam, derefd, base, ptr)
+            if part is None:
+                return None
+            resolved += part
+            gone |= _TYPE_FAMILIES[fam]
         out = []
         for i, x in enumerate(infos):
             if x is None:
                 continue
-            extra: dict = {"type": sorted(kept & x["types"])}
+            extra: dict = {"type": sorted((kept - gone) & x["types"])}
             if not extra["type"]:
                 continue
             if "object" in overlap and "object" in x["types"]:
@@ -163,7 +171,7 @@ class OneOfMixin:
                     return None
                 extra.update(split)
             out.append({"allOf": [derefd[i], extra]})
-        return out
+        return out + resolved
 
     def split_objects(self, x: dict, others: list) -> dict | None:
         """Keywords keeping branch ``x``'s objects out of every other branch (see
@@ -184,6 +192,20 @@ class OneOfMixin:
             return None
         return {"_forbidden": forbid, "required": sorted(x["req"] | set(require))}
 
+    def flat_or_deref(self, b, base: str, ptr: str):
+        """Branch ``b`` with ``$ref`` and ``allOf`` merged in when that merge is exact (so its
+        ``type`` and keywords are seen), else only dereferenced; False when unsatisfiable."""
+        d = self.deref(b, base)
+        if not (isinstance(d, dict) and ("allOf" in d or "$ref" in d)):
+            return d
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                flat = self.flat_branch(d, base, ptr)
+        except (ConstraintError, UserWarning):
+            return d
+        return False if flat is None else flat
+
     def disjoint(self, branches, base, ptr, within: dict | None = None) -> bool:
         """Whether no instance satisfies two of ``branches`` (checked pairwise on
         over-approximations, so True is a proof). ``within``: sibling keywords every instance
@@ -191,7 +213,7 @@ class OneOfMixin:
         outer = set(self.types_of(within, ptr)) if within and "type" in within else None
         infos = []
         for b in branches:
-            b = self.deref(b, base)
+            b = self.flat_or_deref(b, base, ptr)
             if b is False:
                 continue
             if not isinstance(b, dict):

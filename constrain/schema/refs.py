@@ -117,6 +117,8 @@ class RefsMixin:
                 return False
             if node is True:
                 node = {}
+            if rest and ("unevaluatedProperties" in node or "unevaluatedItems" in node):
+                node = self.merge_member_unevaluated(node, ptr, nbase)  # it sees its own evaluation only
             merged = self.merge2(dict(node), rest, ptr, base) if rest else dict(node)
             return merged
         if isinstance(p, dict) and "allOf" in p:

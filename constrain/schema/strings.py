@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 import warnings
 
-from ..errors import InvalidSyntax, UnsupportedFeature
+from ..errors import InvalidSyntax, LimitExceeded, UnsupportedFeature
+from ..regex.automata import build_dfa
 from .errors import UnsupportedKeyword
 from ..regex import parser as rxp
 from .common import _CHUNK, _REGEX_STRING_MAX
 from .formats import EMAIL_BOUNDED, UNCHECKED_FORMATS, format_pattern
 from .lengths import MAX_PRODUCT_STATES, TooLarge, length_bounded_dfa
-from .jsontext import _ANY_TREE, _UNIT, _clip_len, _tree_json, _tree_len
+from .dfaops import PRODUCT_STATES_MAX, intersect, json_string_dfa
+from .jsontext import _ANY_DFA, _ANY_TREE, _UNIT, _clip_len, _tree_json, _tree_len
 
 _NOT_ECMA = re.compile(r"(?<!\\)(?:\\\\)*(?:\\[aAZzQEeGhHK]|\(\?[aiLmsux]+[:)]|\(\?P|\(\?#)")
 
@@ -84,30 +86,40 @@ def _ends_anchor(pat: str) -> bool:
 
 class StringsMixin:
     # -- strings ------------------------------------------------------------------------------------------
-    def string_tree(self, s, ptr):
-        """(tree over code points of the value, or None when only lengths constrain it)."""
-        tree = None
-        pat = s.get("pattern")
-        if pat is not None:
+    def string_trees(self, s, ptr) -> list:
+        """The trees over code points of the value that ``pattern``, ``format`` and the patterns
+        and formats merged in from ``allOf`` members (``_patterns``, ``_formats``) allow: the
+        value must match each of them."""
+        trees = []
+        pats = ([s["pattern"]] if "pattern" in s else []) + list(s.get("_patterns", ()))
+        for pat in pats:
             if not isinstance(pat, str):
                 raise self.invalid("pattern must be a string", ptr)
             tree = self.search_tree(pat, ptr)
-        fmt = s.get("format")
-        fpat = format_pattern(fmt, self.draft) if isinstance(fmt, str) else None
-        if fpat is not None:
-            ftree = rxp.parse(fpat)
             if tree is not None:
-                self.unsupported("format", ptr, f"format {fmt!r} together with a pattern")
-            else:
-                tree = ftree
-        elif fmt in UNCHECKED_FORMATS:
-            self.unsupported("format", ptr, f"format {fmt!r} is not checked")
-        elif isinstance(fmt, str):  # not a format of any draft: an annotation (the spec's rule)
-            warnings.warn(f"unknown format {fmt!r} at {ptr or '/'} is an annotation only: not enforced",
-                          UserWarning, stacklevel=4)
-        elif fmt is not None:
-            raise self.invalid("format must be a string", ptr)
-        return tree
+                trees.append(tree)
+        fmts = ([s["format"]] if "format" in s else []) + list(s.get("_formats", ()))
+        for fmt in fmts:
+            fpat = format_pattern(fmt, self.draft) if isinstance(fmt, str) else None
+            if fpat is not None:
+                trees.append(rxp.parse(fpat))
+            elif fmt in UNCHECKED_FORMATS:
+                self.unsupported("format", ptr, f"format {fmt!r} is not checked")
+            elif isinstance(fmt, str):  # not a format of any draft: an annotation (the spec's rule)
+                warnings.warn(f"unknown format {fmt!r} at {ptr or '/'} is an annotation only: not enforced",
+                              UserWarning, stacklevel=4)
+            elif fmt is not None:
+                raise self.invalid("format must be a string", ptr)
+        return trees
+
+    def string_tree(self, s, ptr):
+        """(tree over code points of the value, or None when only lengths constrain it); a
+        second pattern or format is refused here (keys: `objects.key_tree`)."""
+        trees = self.string_trees(s, ptr)
+        if len(trees) > 1:
+            self.unsupported("format" if "format" in s else "pattern", ptr,
+                             "two patterns or formats for property names")
+        return trees[0] if trees else None
 
     def search_tree(self, pat: str, ptr: str):
         """The set of strings in which ``pat`` matches somewhere (``re.search``), as a tree."""
@@ -148,7 +160,7 @@ class StringsMixin:
     def string(self, s, ptr) -> str | None:
         if "_not_strings" in s:  # `apply_not`: any string but these (no other string keyword)
             return self.not_keys(sorted(set(s["_not_strings"])), colon=False)
-        tree = self.string_tree(s, ptr)
+        trees = self.string_trees(s, ptr)
         mn = s.get("minLength", 0)
         mx = s.get("maxLength")
         for k, v in (("minLength", mn), ("maxLength", mx)):
@@ -159,6 +171,9 @@ class StringsMixin:
         mx = None if mx is None else int(mx)
         if mx is not None and mn > mx:
             return None
+        if len(trees) > 1 or s.get("_string_langs"):
+            return self.string_product(trees, s.get("_string_langs", ()), mn, mx, ptr)
+        tree = trees[0] if trees else None
         if tree is not None:
             if (mx is not None and mx >= EMAIL_BOUNDED[1] and s.get("format") == "email" and "pattern" not in s
                     and self.draft > 0):
@@ -184,6 +199,47 @@ class StringsMixin:
         # long strings: chunked repetition with linear-size rules
         q = self.lit('"')
         return self.seq([q, self.repeat(_UNIT, mn, mx), q], "str")
+
+    def string_lang(self, trees, langs, mn: int, mx: int | None, ptr: str):
+        """(body, value DFA) of the strings matching every tree, every ``(body, DFA)`` of
+        ``langs`` and ``mn..mx`` code points: ``body`` is a regex over the JSON text between the
+        quotes (lookaheads for all but the first constraint), the DFA is over the value's UTF-8
+        (`dfaops.intersect`). None when no string qualifies. Raises `TooLarge` /
+        `LimitExceeded` past the DFA limits."""
+        bodies = [_tree_json(t) for t in trees] + [b for b, _ in langs]
+        if any(b is None for b in bodies):
+            return None
+        values = [build_dfa(t) for t in trees] + [d for _, d in langs]
+        if mn or mx is not None:
+            values.append(build_dfa(rxp.Repeat(_ANY_TREE.node, mn, mx)))
+            bodies.append(f"(?:{_UNIT}){{{mn},{'' if mx is None else mx}}}")
+        if not values:
+            values, bodies = [_ANY_DFA], [f"(?:{_UNIT})*"]
+        value = intersect(values)
+        if value.n_states == 0:
+            return None
+        return "".join(f'(?=(?:{b})")' for b in bodies[1:]) + f"(?:{bodies[0]})", value
+
+    def string_product(self, trees, langs, mn: int, mx: int | None, ptr: str) -> str | None:
+        """A string terminal for several patterns/formats (and string languages from ``oneOf``)
+        at once, exactly: the product of their value DFAs (`string_lang`) read as JSON text
+        (`dfaops.json_string_dfa`), handed to the engine prebuilt. Refused past the limits."""
+        bounded = mx is not None
+        try:
+            lang = self.string_lang(trees, langs, 0 if bounded else mn, None, ptr)
+            if lang is None:
+                return None
+            body, value = lang
+            if bounded:
+                dfa = length_bounded_dfa(value, mn, mx)
+                body = f"(?=(?:{_UNIT}){{{mn},{mx}}}\")" + body
+            else:
+                dfa = json_string_dfa(value)
+        except (TooLarge, LimitExceeded):
+            self.unsupported("pattern", ptr, "the intersection of patterns/formats (and length bounds) "
+                             f"exceeds {PRODUCT_STATES_MAX} DFA states")
+            return self.rx(f'"{_tree_json(trees[0])}"') if trees else self.unit_string(0, None)
+        return None if dfa is None else self.rx_dfa(f'"{body}"', dfa)
 
     def length_product(self, tree, mn: int, mx: int | None, ptr: str) -> str | None:
         """A string terminal for ``tree`` with ``mn..mx`` code points, exactly: the product of the

@@ -94,7 +94,12 @@ class ValuesMixin:
         """Whether an enum value satisfies the other keywords of its schema."""
         if isinstance(v, dict) and any(k in v for k in s.get("_forbidden", ())):
             return False  # `not: {required: [k]}` and absent dependency triggers
+        if isinstance(v, str) and not all(d.fullmatch(v.encode("utf-8")) for _, d in s.get("_string_langs", ())):
+            return False  # a string language of `oneof_strings`
         rest = {k: x for k, x in s.items() if k in _KNOWN and k not in ("enum", "const", "type")}
+        extra = [{"pattern": p} for p in s.get("_patterns", ())] + [{"format": f} for f in s.get("_formats", ())]
+        if extra:  # patterns and formats merged in from allOf members
+            rest["allOf"] = list(rest.get("allOf", ())) + extra
         if not rest:
             return True
         try:
