@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from constrain.regex import parser as rxp
 from constrain.regex.api import regex_dfa
 from constrain.regex.automata import RegexLimits, build_dfa
-from constrain.regex.literal import chain_dfa, literal_text
+from constrain.regex.literal import alternatives_dfa, chain_dfa, literal_language, literal_text
 from constrain.schema.jsontext import _tree_json
 
 # letters, digits, punctuation, regex metacharacters, 2-, 3- and 4-byte UTF-8, combining marks
@@ -74,3 +74,35 @@ def test_limits_still_apply_to_long_literals():
 
     with pytest.raises(LimitExceeded):
         regex_dfa("x" * 40, 0, RegexLimits(max_dfa_states=20))
+
+
+_ASCII_WORD = st.lists(st.sampled_from(list("abcxyz0 \":,-.*()|{}\\")), min_size=1, max_size=7).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ASCII_WORD, min_size=2, max_size=8), st.booleans())
+def test_ascii_alternation_is_the_pipelines_dfa(words, grouped):
+    """Enum-like alternations (``(?:"a")|(?:"b")``, ``true|false``): the minimal trie DFA has
+    the pipeline's arrays exactly (same minimisation, same breadth-first numbering)."""
+    pattern = "|".join(("(?:" + re.escape(w) + ")") if grouped else re.escape(w) for w in words)
+    assert literal_language(pattern) == words
+    ref = _pipeline(pattern, 0)
+    got = regex_dfa(pattern)
+    assert np.array_equal(ref.transitions, got.transitions)
+    assert np.array_equal(ref.accepting, got.accepting)
+    assert np.array_equal(alternatives_dfa(words).transitions, ref.transitions)
+
+
+@pytest.mark.parametrize("pattern", ["a|(?:b|c)", "a||b", "|a", "a|", "(?:a)|b*", "a|[bc]", "(?:)|a"])
+def test_non_literal_alternations_are_refused(pattern):
+    assert literal_language(pattern) is None
+
+
+def test_non_ascii_alternation_takes_the_pipeline():
+    """Multi-byte alternatives are left to the pipeline (its numbering puts mid-character states
+    last); the language is the same either way."""
+    pattern = "é|ab"
+    assert literal_language(pattern) == ["é", "ab"]
+    d = regex_dfa(pattern)
+    ref = _pipeline(pattern, 0)
+    assert np.array_equal(ref.transitions, d.transitions)

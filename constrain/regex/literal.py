@@ -16,11 +16,11 @@ import re
 
 import numpy as np
 
-__all__ = ["literal_text", "chain_dfa"]
+__all__ = ["literal_text", "literal_language", "chain_dfa", "alternatives_dfa"]
 
 # one token of a literal pattern: a group open / close, a \u / \U escape, an escaped
 # non-alphanumeric ASCII character, or a character without special meaning outside a class
-_TOKEN = re.compile(r"\(\?:|\)|\\u[0-9a-fA-F]{4}|\\U[0-9a-fA-F]{8}|\\[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]"
+_TOKEN = re.compile(r"\(\?:|\)|\||\\u[0-9a-fA-F]{4}|\\U[0-9a-fA-F]{8}|\\[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]"
                     r"|[^\\.^$*+?{}\[\]|()]")
 # flags under which a literal means itself (IGNORECASE, VERBOSE, LOCALE change it; ASCII and
 # UNICODE together are an error in ``re``)
@@ -30,9 +30,22 @@ _NEUTRAL_FLAGS = re.ASCII | re.UNICODE | re.DOTALL | re.MULTILINE
 def literal_text(pattern: str, flags: int = 0) -> str | None:
     """The one string ``pattern`` matches when the pattern is a plain literal (see the module
     docstring), else None (also for the empty pattern and for surrogate code points). O(len)."""
+    alts = _scan(pattern, flags)
+    return alts[0] if alts is not None and len(alts) == 1 else None
+
+
+def literal_language(pattern: str, flags: int = 0) -> list[str] | None:
+    """The strings of ``pattern`` when it is a plain literal or a top-level alternation of plain
+    literals (``true|false``, ``(?:"a")|(?:"b")``: enums), each non-empty; else None. O(len)."""
+    return _scan(pattern, flags)
+
+
+def _scan(pattern: str, flags: int) -> list[str] | None:
+    """The literal alternatives of ``pattern`` (``|`` at the top level only), or None."""
     if not pattern or flags & ~_NEUTRAL_FLAGS or (flags & re.ASCII and flags & re.UNICODE):
         return None
-    out = []
+    alts = []
+    out: list[str] = []
     depth = 0
     pos = 0
     n = len(pattern)
@@ -49,21 +62,73 @@ def literal_text(pattern: str, flags: int = 0) -> str | None:
             depth -= 1
             if depth < 0:
                 return None
+        elif tok == "|":
+            if depth or not out:
+                return None
+            alts.append("".join(out))
+            out = []
         elif len(tok) == 1:
             out.append(tok)
         elif tok[1] in "uU":
             c = int(tok[2:], 16)
-            if c > 0x10FFFF:
+            if c > 0x10FFFF or 0xD800 <= c <= 0xDFFF:
                 return None
             out.append(chr(c))
         else:
             out.append(tok[1])
-    if depth:
+    if depth or not out:
         return None
-    text = "".join(out)
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+    alts.append("".join(out))
+    if any(0xD800 <= ord(ch) <= 0xDFFF for a in alts for ch in a):
         return None
-    return text
+    return alts
+
+
+def alternatives_dfa(alts: list[str]):
+    """The minimal trimmed byte DFA of the finite language ``alts`` (ASCII strings), numbered as
+    `constrain.regex.automata.build_dfa` numbers it (breadth-first from the start, transitions
+    in byte order). The trie's states are merged bottom-up by their (accepting, transitions)
+    signature, which minimises an acyclic DFA. O(total length)."""
+    from .automata import ByteDFA
+
+    kids: list[dict] = [{}]
+    final = [False]
+    for a in alts:
+        node = 0
+        for b in a.encode("ascii"):
+            nxt = kids[node].get(b)
+            if nxt is None:
+                nxt = kids[node][b] = len(kids)
+                kids.append({})
+                final.append(False)
+            node = nxt
+        final[node] = True
+    canon = [0] * len(kids)
+    sig_id: dict = {}
+    reps: list[int] = []
+    for node in range(len(kids) - 1, -1, -1):  # children are numbered after their parent
+        sig = (final[node], tuple(sorted((b, canon[c]) for b, c in kids[node].items())))
+        j = sig_id.get(sig)
+        if j is None:
+            j = sig_id[sig] = len(reps)
+            reps.append(node)
+        canon[node] = j
+    new_id = {canon[0]: 0}
+    order = [reps[canon[0]]]
+    k = 0
+    while k < len(order):
+        for b, c in sorted(kids[order[k]].items()):
+            if canon[c] not in new_id:
+                new_id[canon[c]] = len(order)
+                order.append(reps[canon[c]])
+        k += 1
+    trans = np.full((len(order), 256), -1, dtype=np.int32)
+    acc = np.zeros(len(order), dtype=bool)
+    for i, node in enumerate(order):
+        for b, c in kids[node].items():
+            trans[i, b] = new_id[canon[c]]
+        acc[i] = final[node]
+    return ByteDFA(trans, acc)
 
 
 def chain_dfa(text: str):
