@@ -12,6 +12,8 @@ path, so every accepted pattern has exactly ``re``'s meaning: the one string.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 
 import numpy as np
@@ -40,47 +42,44 @@ def literal_language(pattern: str, flags: int = 0) -> list[str] | None:
     return _scan(pattern, flags)
 
 
+_DELTA = {"(?:": 1, ")": -1}
+
+
+@functools.lru_cache(maxsize=4096)
+def _token_text(tok: str) -> str:
+    """The text one token of `_TOKEN` stands for ("" for group parentheses)."""
+    if tok in ("(?:", ")"):
+        return ""
+    if len(tok) == 1:
+        return tok
+    if tok[1] in "uU":
+        c = int(tok[2:], 16)
+        return chr(c) if c <= 0x10FFFF and not 0xD800 <= c <= 0xDFFF else "\ud800"  # refused below
+    return tok[1]
+
+
 def _scan(pattern: str, flags: int) -> list[str] | None:
-    """The literal alternatives of ``pattern`` (``|`` at the top level only), or None."""
+    """The literal alternatives of ``pattern`` (``|`` at the top level only), or None. The
+    tokenising and the checks run in C (``findall``, ``map``, ``accumulate``)."""
     if not pattern or flags & ~_NEUTRAL_FLAGS or (flags & re.ASCII and flags & re.UNICODE):
         return None
-    alts = []
-    out: list[str] = []
-    depth = 0
-    pos = 0
-    n = len(pattern)
-    match = _TOKEN.match
-    while pos < n:
-        m = match(pattern, pos)
-        if m is None:
+    toks = _TOKEN.findall(pattern)
+    if sum(map(len, toks)) != len(pattern):  # a character no token matches
+        return None
+    depth = list(itertools.accumulate(map(_DELTA.get, toks, itertools.repeat(0))))
+    if depth[-1] != 0 or min(depth) < 0:
+        return None
+    if "|" in toks:
+        cuts = [i for i, t in enumerate(toks) if t == "|"]
+        if any(depth[i] for i in cuts):
             return None
-        tok = m.group()
-        pos = m.end()
-        if tok == "(?:":
-            depth += 1
-        elif tok == ")":
-            depth -= 1
-            if depth < 0:
-                return None
-        elif tok == "|":
-            if depth or not out:
-                return None
-            alts.append("".join(out))
-            out = []
-        elif len(tok) == 1:
-            out.append(tok)
-        elif tok[1] in "uU":
-            c = int(tok[2:], 16)
-            if c > 0x10FFFF or 0xD800 <= c <= 0xDFFF:
-                return None
-            out.append(chr(c))
-        else:
-            out.append(tok[1])
-    if depth or not out:
-        return None
-    alts.append("".join(out))
-    if any(0xD800 <= ord(ch) <= 0xDFFF for a in alts for ch in a):
-        return None
+        bounds = [-1] + cuts + [len(toks)]
+        alts = ["".join(map(_token_text, toks[lo + 1:hi])) for lo, hi in zip(bounds, bounds[1:])]
+    else:
+        alts = ["".join(map(_token_text, toks))]
+    for a in alts:
+        if not a or (not a.isascii() and any(0xD800 <= ord(ch) <= 0xDFFF for ch in a)):
+            return None
     return alts
 
 
