@@ -380,3 +380,13 @@ def test_cfg_to_lark_escapes_roundtrip():
     assert lark_accepts(p, "a/b\\/\n.é\\")
     assert not lark_accepts(p, "a/b\\/\nxé\\")
     assert "start:" in cfg_to_lark(cfg)
+
+
+def test_grammar_allow_unreachable_drops_unused_rules():
+    """The error's advice works on the public classes: the unreachable rule is dropped."""
+    g = cn.Grammar('start: "a"\nunused: "b"\n', allow_unreachable=True)
+    assert g.accepts("a") and not g.accepts("b")
+    g2 = cn.Grammar.from_gbnf('root ::= "a"\nb ::= "c"\n', allow_unreachable=True)
+    assert g2.accepts("a") and not g2.accepts("c")
+    with pytest.raises(cn.InvalidSyntax, match="unreachable"):
+        cn.Grammar.from_gbnf('root ::= "a"\nb ::= "c"\n')

@@ -35,6 +35,9 @@ class Grammar(Completable, Constraint):
         Start rule.
     limits : GrammarLimits, optional
         Bounds on DFA states, lexer states, chart size and per-mask time.
+    allow_unreachable : bool
+        Drop rules and terminals the start rule cannot reach (stock Lark's behaviour) instead of
+        raising `InvalidSyntax` at their definition (the default, which catches misspelt names).
 
     Notes
     -----
@@ -48,7 +51,8 @@ class Grammar(Completable, Constraint):
         At construction (the grammar is parsed and its engine tables are built here).
     """
 
-    def __init__(self, text: str, start: str = "start", *, limits: GrammarLimits | None = None):
+    def __init__(self, text: str, start: str = "start", *, limits: GrammarLimits | None = None,
+                 allow_unreachable: bool = False):
         from .lark_frontend import lark_to_cfg  # lazy: the front end is a separate module
 
         if not isinstance(text, str):
@@ -59,7 +63,7 @@ class Grammar(Completable, Constraint):
         self.text = text
         self.start = start
         self.limits = limits or GrammarLimits()
-        self.cfg: CFG = lark_to_cfg(text, start)
+        self.cfg: CFG = lark_to_cfg(text, start, allow_unreachable=allow_unreachable)
         self.engine = Engine(self.cfg, self.limits)
 
     @classmethod
@@ -74,11 +78,13 @@ class Grammar(Completable, Constraint):
         return self
 
     @classmethod
-    def from_gbnf(cls, text: str, *, limits: GrammarLimits | None = None) -> "Grammar":
-        """A grammar from llama.cpp GBNF text (start rule ``root``)."""
+    def from_gbnf(cls, text: str, *, limits: GrammarLimits | None = None,
+                  allow_unreachable: bool = False) -> "Grammar":
+        """A grammar from llama.cpp GBNF text (start rule ``root``); ``allow_unreachable`` as for
+        Lark text."""
         from .gbnf import gbnf_to_cfg
 
-        g = cls.from_cfg(gbnf_to_cfg(text), limits=limits)
+        g = cls.from_cfg(gbnf_to_cfg(text, allow_unreachable=allow_unreachable), limits=limits)
         g.text = text
         return g
 
