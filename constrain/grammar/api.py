@@ -130,7 +130,8 @@ class CompiledGrammar(Completable, CompiledConstraint):
     """A `Grammar` against a vocabulary. Thread-safe; caches token walks per lexer state.
 
     Compile cost: the token trie (cached by the vocabulary) and the walk for the initial lexer
-    state (the first mask's context-independent row).
+    state (the first mask's context-independent row); the terminals' single-state walks are
+    registered here and made on first use (`walks.Walker.warm_single`).
     """
 
     def __init__(self, grammar: Grammar, vocab: Vocabulary):
