@@ -60,6 +60,21 @@ def _scratch(tables) -> _Scratch:
     return s
 
 
+_jit_done = False  # the feed kernel was called once in this process
+
+
+def _warm_feed(c0: "Chart") -> None:
+    """Call the feed kernel once, on a copy of an initial chart, so that numba compiles it (or
+    loads it from its cache: seconds on a cold cache) here, when a matcher or `accepts` starts,
+    and never inside a feed's time budget. Once per process; the outcome does not matter."""
+    global _jit_done
+    try:
+        c0.copy().feed(b" ")
+    except LimitExceeded:
+        pass
+    _jit_done = True
+
+
 def _grown(a: np.ndarray, used: int) -> np.ndarray:
     out = np.empty((2 * a.shape[0],) + a.shape[1:], dtype=a.dtype)
     out[:used] = a[:used]
@@ -87,6 +102,8 @@ class Chart:
         if c0 is None:
             c0 = cls._build_initial(eng)
             eng._chart0 = c0
+        if not _jit_done:
+            _warm_feed(c0)
         return c0.copy()
 
     @classmethod
