@@ -23,6 +23,7 @@ product over ``j`` of one atom each (choices absorbed by a smaller choice are dr
 from __future__ import annotations
 
 import itertools
+import json
 
 from .common import _INTERNAL, _KNOWN
 
@@ -33,6 +34,7 @@ _NON_OBJECT = {"pattern", "format", "minLength", "maxLength", "contentMediaType"
                "items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems", "contains",
                "minContains", "maxContains", "unevaluatedItems"}
 _NEGATABLE = {"type", "const", "enum"}
+_STRING_ONLY = {"pattern", "format", "minLength", "maxLength", "_patterns", "_formats", "_string_langs"}
 
 
 class _NotExact(Exception):
@@ -61,7 +63,8 @@ class OneOfObjectsMixin:
                     choices.append(frozenset(atoms))
                 else:
                     choices = _absorb(choices)
-                    prods = _products(choices, x["req"], _ONEOF_REQUIRED_MAX - total)
+                    prods = _products(choices, x["req"], _ONEOF_REQUIRED_MAX - total,
+                                      self.__dict__.get("_atom_schemas", {}))
                     if prods is None:
                         return None
                     total += len(prods)
@@ -129,8 +132,10 @@ class OneOfObjectsMixin:
         if isinstance(mine, dict) and ("const" in mine or isinstance(mine.get("enum"), list)):
             vals = [mine["const"]] if "const" in mine else list(mine["enum"])
             bad = [v for v in vals if not self.value_ok(v, {"allOf": [sub]}, "", base)]
-            return [("value", p, _freeze({"enum": bad}))] if bad else []
+            return [("value", p, self.atom_key({"enum": bad}))] if bad else []
         known = {k: v for k, v in sub.items() if k in _KNOWN or k in _INTERNAL}
+        if "type" in known and "string" in _types_of(known) and set(known) - {"type"} <= _STRING_ONLY:
+            return self.string_failure(p, mine, sub, known["type"], base)
         if not set(known) <= _NEGATABLE:
             # only a value of a type ``sub`` rejects outright is expressible: exact when the
             # values ``mine`` allows never have a type ``sub`` allows
@@ -138,7 +143,33 @@ class OneOfObjectsMixin:
                 raise _NotExact("properties")
             known = {"type": known["type"]}
         neg = _negate_values(known, _types_of(mine))
-        return [] if neg is None else [("value", p, _freeze(neg))]
+        return [] if neg is None else [("value", p, self.atom_key(neg))]
+
+    def string_failure(self, p: str, mine, sub: dict, types, base: str) -> list:
+        """Atoms for "``p`` present with a value ``sub`` (``type`` and string keywords) rejects":
+        a type it does not allow, or a string of ``mine`` outside ``sub``'s (the "exactly one"
+        string product of the two, `resolve_family`, taken under ``mine``)."""
+        within = _types_of(mine)
+        parts = []
+        neg = _negate_values({"type": types}, within)
+        if neg is not None:
+            parts += neg["anyOf"]
+        if "string" in within:
+            strs = self.resolve_family("string", [mine if isinstance(mine, dict) else {}, sub], base, "")
+            if strs is None:
+                raise _NotExact("properties")
+            parts += strs
+        return [("value", p, self.atom_key({"anyOf": parts}))] if parts else []
+
+    def atom_key(self, schema: dict) -> str:
+        """A hashable name for a value schema of an atom (kept in ``self._atom_schemas``)."""
+        reg = self.__dict__.setdefault("_atom_schemas", {})
+        try:
+            key = json.dumps(schema, sort_keys=True)
+        except (TypeError, ValueError):  # compiled string languages: named by number
+            key = f"#{len(reg)}"
+        reg[key] = schema
+        return key
 
 
 _ALL_TYPES = ("null", "boolean", "string", "number", "array", "object")
@@ -211,20 +242,15 @@ def _kind(v) -> str:
     return {str: "string", list: "array", dict: "object"}.get(type(v), "?")
 
 
-def _freeze(s: dict) -> str:
-    import json
-    return json.dumps(s, sort_keys=True)
-
-
 def _absorb(choices: list) -> list:
     """Drops each disjunction implied by a smaller (subset) one."""
     uniq = sorted(set(choices), key=len)
     return [c for n, c in enumerate(uniq) if not any(o < c for o in uniq[:n])]
 
 
-def _products(choices: list, req_i: set, budget: int) -> list | None:
-    """One keyword dict per consistent pick of an atom from each choice; None past ``budget``."""
-    import json
+def _products(choices: list, req_i: set, budget: int, schemas: dict) -> list | None:
+    """One keyword dict per consistent pick of an atom from each choice (value atoms name their
+    schema in ``schemas``); None past ``budget``."""
     count = 1
     for c in choices:
         count *= len(c)
@@ -249,16 +275,10 @@ def _products(choices: list, req_i: set, budget: int) -> list | None:
         if values:
             props: dict = {}
             for _, p, sub in sorted(values):
-                props.setdefault(p, []).append(json.loads(sub))
+                props.setdefault(p, []).append(schemas[sub])
             s["properties"] = {p: (v[0] if len(v) == 1 else {"allOf": v}) for p, v in props.items()}
-        out.append(s)
+        out.append((atoms, s))
     # a pick whose atoms contain another pick's atoms adds nothing to the union
-    sets = sorted(((frozenset(_atoms_of(s)), s) for s in out), key=lambda t: len(t[0]))
+    sets = sorted(out, key=lambda t: len(t[0]))
     kept = [s for n, (a, s) in enumerate(sets) if not any(b < a for b, _ in sets[:n])]
     return None if len(kept) > budget else kept
-
-
-def _atoms_of(s: dict) -> list:
-    import json
-    return ([("r", k) for k in s.get("required", [])] + [("f", k) for k in s.get("_forbidden", [])]
-            + [("p", k, json.dumps(v, sort_keys=True)) for k, v in s.get("properties", {}).items()])
