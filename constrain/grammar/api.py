@@ -3,8 +3,8 @@
 Compilation: text → `constrain.grammar.ir.CFG` (front end) → `engine.Engine` (terminal byte DFAs,
 Earley tables; vocabulary independent, built once per `Grammar`) → `CompiledGrammar` against a
 vocabulary (shares the engine and its per-lexer-state token-walk caches). Each sequence gets a
-`GrammarMatcher`: a byte-level Earley chart (one immutable set per byte) plus a token history, so
-``rollback`` is truncation and ``fork`` a list copy.
+`GrammarMatcher`: a byte-level Earley chart (`chart.Chart`: flat arrays fed by the numba core)
+plus a token history, so ``rollback`` is truncation and ``fork`` an array copy.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from ..errors import TokenRejected
 from ..matcher import (_LAST_CHECKED, CompiledConstraint, Completable, Constraint, Matcher,
                        as_numpy_bitmask, as_token_id, checked_bitmask_row)
 from ..vocab import Vocabulary
+from .chart import Chart
 from .engine import Engine, GrammarLimits
 from .ir import CFG
 
@@ -116,24 +117,21 @@ class Grammar(Completable, Constraint):
     def accepts(self, text: str | bytes) -> bool:
         """Whether ``text`` (UTF-8 when str) is a sentence of the grammar (no vocabulary needed)."""
         data = text.encode() if isinstance(text, str) else bytes(text)
-        e = self.engine
-        lim = e.limits
-        chart = [e.initial()]
-        if data:
-            out = e.feed(chart, data, time.perf_counter() + lim.parse_time_budget_s,
-                         lim.max_items_total - chart[0].n_items,
-                         ("parse_time_budget_s", lim.parse_time_budget_s))
-            if out is None:
-                return False
-            chart.extend(out)
-        return bool(chart[-1].accept)
+        lim = self.limits
+        chart = Chart.initial(self.engine)
+        if data and not chart.feed(data, lim.max_items_total,
+                                   time.perf_counter() + lim.parse_time_budget_s,
+                                   ("parse_time_budget_s", lim.parse_time_budget_s)):
+            return False
+        return chart.accept_at(len(chart) - 1)
 
 
 class CompiledGrammar(Completable, CompiledConstraint):
     """A `Grammar` against a vocabulary. Thread-safe; caches token walks per lexer state.
 
     Compile cost: the token trie (cached by the vocabulary) and the walk for the initial lexer
-    state (the first mask's context-independent row).
+    state (the first mask's context-independent row); the terminals' single-state walks are
+    registered here and made on first use (`walks.Walker.warm_single`).
     """
 
     def __init__(self, grammar: Grammar, vocab: Vocabulary):
@@ -227,30 +225,33 @@ class CompiledGrammar(Completable, CompiledConstraint):
 
 
 class GrammarMatcher(Matcher):
-    """Per-sequence grammar state: the byte-level Earley chart and a token history.
+    """Per-sequence grammar state: the byte-level Earley chart (`chart.Chart`, flat arrays fed by
+    the numba core) and a token history.
 
-    Costs: ``advance`` / ``allows`` feed the token's bytes (a scan step per byte, an Earley closure
-    where a lexeme may end); ``allows`` first tests the mask of this position if cached (masks are
-    cached per chart signature, `engine.Engine.sig`, shared by all matchers of the compiled
-    grammar) or the context-independent row of the current lexer state. ``fill_mask``: a cached
-    mask copy, else `engine.Engine.fill_row`. ``fork``: O(bytes so far) list copy. ``rollback``: truncation.
+    Costs: ``advance`` / ``allows`` feed the token's bytes in one kernel call (a scan step per
+    byte, an Earley closure where a lexeme may end); ``allows`` first tests the mask of this
+    position if cached (masks are cached per chart signature, `engine.Engine.sig`, shared by all
+    matchers of the compiled grammar) or the context-independent row of the current lexer state.
+    ``fill_mask``: a cached mask copy, else `engine.Engine.fill_row`. ``fork``: copies the
+    chart's arrays. ``rollback``: truncation.
     """
 
     byte_prefix_closed = True
     validates_arguments = True  # inline: a type test per token id, `_LAST_CHECKED` per bitmask
 
-    __slots__ = ("_c", "_chart", "_hist", "_done", "_mask", "_total", "_fed", "vocab")
+    __slots__ = ("_c", "_chart", "_hist", "_done", "_mask", "_fed", "vocab")
 
-    def __init__(self, compiled: CompiledGrammar, chart=None, hist=None, done=None, total=None):
+    def __init__(self, compiled: CompiledGrammar, chart: Chart | None = None, hist=None, done=None):
         self._c = compiled
         self.vocab = compiled.vocab
-        self._chart = chart if chart is not None else [compiled._initial]
+        self._chart = chart if chart is not None else Chart.initial(compiled.engine)
         # per token: (chart length before, done before, chart items before)
         self._hist = hist if hist is not None else []
         self._done = bool(done)
-        self._total = total if total is not None else self._chart[0].n_items
         self._mask = None  # (num_tokens, row) of the last fill_mask
-        self._fed = None  # (last set, token id, sets after it) of the last `allows` that fed bytes
+        # (length, items, token id, length after, items after) of the last `allows` that fed
+        # bytes: its positions stay in the chart's arrays past its length, kept by `advance`
+        self._fed = None
 
     @property
     def num_tokens(self) -> int:
@@ -259,45 +260,48 @@ class GrammarMatcher(Matcher):
     def _deadline(self) -> float:
         return time.perf_counter() + self._c.engine.limits.mask_time_budget_s
 
-    def _feed(self, token_id: int):
-        """The sets after ``token_id``'s bytes (None when rejected); `LimitExceeded` past the
-        time budget or ``max_items_total``."""
+    def _feed(self, token_id: int) -> bool:
+        """Append the positions of ``token_id``'s bytes to the chart (False, chart unchanged,
+        when rejected); `LimitExceeded` past the time budget or ``max_items_total``."""
         c = self._c
         if not 0 <= token_id < c.vocab.size:
-            return None
+            return False
         data = c._token_bytes[token_id]
         if not data:
-            return None
-        lim = c.engine.limits
-        return c.engine.feed(self._chart, data, self._deadline(), lim.max_items_total - self._total)
+            return False
+        self._fed = None
+        return self._chart.feed(data, c.engine.limits.max_items_total, self._deadline())
 
     def allows(self, token_id: int) -> bool:
         if type(token_id) is not int:
             token_id = as_token_id(token_id)
         c = self._c
+        chart = self._chart
         if self._done:
             return token_id in c._eos
+        n = chart.n
         if token_id in c._eos:
-            return bool(self._chart[-1].accept)
+            return chart.accept_at(n - 1)
         if not 0 <= token_id < c.vocab.size:
             return False
         m = self._mask
         if m is not None and m[0] == len(self._hist):
             return bool((int(m[1][token_id >> 5]) >> (token_id & 31)) & 1)
-        chart = self._chart
-        E = chart[-1]
         # a cached mask when this set's signature is known already (signing it is fill_mask's job)
-        r = c._vc.masks.get(E._sig) if E._sig is not None else None
+        s = chart.sig_at(n - 1)
+        r = c._vc.masks.get(s) if s is not None else None
         if r is not None:
             self._mask = (len(self._hist), r)
             return bool((int(r[token_id >> 5]) >> (token_id & 31)) & 1)
-        w = c._vc.roots.get(E.lex()[0])
+        w = c._vc.roots.get(chart.lex_at(n - 1))
         if w is not None and (int(w.row[token_id >> 5]) >> (token_id & 31)) & 1:
             return True
-        out = self._feed(token_id)
-        if out is None:
+        total = chart.total
+        if not self._feed(token_id):
             return False
-        self._fed = (E, token_id, out)  # `advance(token_id)` next (AWRS) reuses the sets
+        # `advance(token_id)` next (AWRS) takes these positions back instead of feeding again
+        self._fed = (n, total, token_id, chart.n, chart.total)
+        chart.truncate(n, total)
         return True
 
     def fill_mask(self, bitmask, row: int = 0) -> None:
@@ -323,28 +327,28 @@ class GrammarMatcher(Matcher):
         if type(token_id) is not int:
             token_id = as_token_id(token_id)
         c = self._c
+        chart = self._chart
+        n, total = chart.n, chart.total
         if self._done or token_id in c._eos:
-            if (token_id in c._eos) and (self._done or self._chart[-1].accept):
-                self._hist.append((len(self._chart), self._done, self._total))
+            if (token_id in c._eos) and (self._done or chart.accept_at(n - 1)):
+                self._hist.append((n, self._done, total))
                 self._done = True
                 return
             raise TokenRejected(f"token {token_id} is not allowed "
                                 + ("after end of sequence" if self._done else
                                    "(EOS before the output is a complete sentence)"))
         fed = self._fed
-        if fed is not None and fed[0] is self._chart[-1] and fed[1] == token_id:
-            out = fed[2]  # the same set and token as the last `allows`: the same sets follow
+        if fed is not None and fed[0] == n and fed[2] == token_id:
+            chart.restore(fed[3], fed[4])  # the same position and token as the last `allows`
+            ok = True
         else:
-            out = self._feed(token_id)
+            ok = self._feed(token_id)
         self._fed = None
-        if out is None:
+        if not ok:
             tb = c._token_bytes[token_id] if 0 <= token_id < c.vocab.size else None
             raise TokenRejected(f"token {token_id} ({tb!r}) is not allowed by the grammar after "
                                 f"{self.num_tokens} tokens")
-        total = self._total + sum(s.n_items for s in out)  # within max_items_total (feed checks)
-        self._hist.append((len(self._chart), False, self._total))
-        self._chart.extend(out)
-        self._total = total
+        self._hist.append((n, False, total))
 
     def rollback(self, n: int = 1) -> None:
         if n < 0 or n > len(self._hist):
@@ -353,13 +357,13 @@ class GrammarMatcher(Matcher):
             return
         ln, done, total = self._hist[-n]
         del self._hist[-n:]
-        del self._chart[ln:]
+        self._chart.truncate(ln, total)
         self._done = done
-        self._total = total
         self._mask = None
+        self._fed = None
 
     def fork(self) -> "GrammarMatcher":
-        return GrammarMatcher(self._c, self._chart.copy(), self._hist.copy(), self._done, self._total)
+        return GrammarMatcher(self._c, self._chart.copy(), self._hist.copy(), self._done)
 
     def forced_bytes(self, max_bytes: int = 256) -> bytes:
         """Feed, on a copy of the chart, while exactly one byte keeps the parse alive and the
@@ -370,24 +374,30 @@ class GrammarMatcher(Matcher):
         chart = self._chart.copy()
         out = bytearray()
         deadline = self._deadline()
-        while len(out) < max_bytes and not chart[-1].accept:
-            L = chart[-1].lex()[0]
+        while len(out) < max_bytes and not chart.accept_at(chart.n - 1):
+            L = chart.lex_at(chart.n - 1)
             if not L:
                 break
-            cands = np.flatnonzero((e.trans[list(L)] >= 0).any(axis=0)).tolist()
-            alive = [(b, nxt) for b in cands
-                     if (nxt := e.feed(chart, bytes((b,)), deadline)) is not None]
+            n, total = chart.n, chart.total
+            alive = []
+            for b in np.flatnonzero((e.trans[list(L)] >= 0).any(axis=0)).tolist():
+                if chart.feed(bytes((b,)), e.limits.max_items_total, deadline):
+                    alive.append(b)
+                    chart.truncate(n, total)
+                    if len(alive) > 1:
+                        break
             if len(alive) != 1:
                 break
-            out.append(alive[0][0])
-            chart.extend(alive[0][1])
+            out.append(alive[0])
+            chart.feed(bytes(alive), e.limits.max_items_total, deadline)
         return bytes(out)
 
     def is_accepting(self) -> bool:
-        return self._done or bool(self._chart[-1].accept)
+        return self._done or self._chart.accept_at(self._chart.n - 1)
 
     def is_terminated(self) -> bool:
         if self._done:
             return True
-        E = self._chart[-1]
-        return bool(E.accept) and not E.scan
+        chart = self._chart
+        p = chart.n - 1
+        return chart.accept_at(p) and not chart.n_scan(p)

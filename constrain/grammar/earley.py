@@ -8,8 +8,10 @@ advances the items waiting for it and predicts the next terminals at the same po
 realises the IR's lexing semantics (every split of the text into lexemes) without a separate
 lexer, for any CFG (Aycock–Horspool prediction through nullable prefixes).
 
-A chart is a list of immutable `ESet` objects, one per byte position; a matcher keeps the list,
-so ``rollback`` is truncation and ``fork`` is a list copy. A position is *viable* exactly when its
+This is the Python core: the reference for the numba core (`chart.Chart`, which matchers and
+``Grammar.accepts`` use; `tests/test_earley_native.py` compares them at every position) and the
+mask path's closures at virtual positions. Here a chart is a list of immutable `ESet` objects,
+one per byte position (a `chart.Chart` reads as such a sequence too). A position is *viable* exactly when its
 set has a scan item or accepts (unproductive rules are pruned and terminal DFAs trimmed by
 `constrain.grammar.normalize`, so every Earley item can be finished).
 """
@@ -23,6 +25,7 @@ import numpy as np
 
 from ..errors import LimitExceeded
 from .limits import GrammarLimits
+from .tables import EarleyTables
 
 __all__ = ["ESet", "Earley"]
 
@@ -101,6 +104,7 @@ class Earley:
         self._earley_tables(nf)
         self._prediction_closures()
         self.start_accepts_empty = self.nullable[self.start_sym]
+        self.tables = EarleyTables.build(self)  # the same tables for the numba core (`chart`)
         self._sig_trans: dict = {}  # (signature << 8 | byte) -> signature of the next set
 
     # ------------------------------------------------------------------ tables

@@ -188,10 +188,40 @@ def _syntax_error(msg, text, tok=None, line=None, column=None):
     return InvalidSyntax(msg, source=text, line=line, column=column)
 
 
+def _meta_parser():
+    """lark's parser of grammar files (``lark.load_grammar._get_parser``, cached by lark), built
+    the first time with ``skip_validation``: lark would otherwise check its own fixed
+    meta-grammar's terminals for regex collisions (interegular), ~0.2 s of CPU at the first
+    grammar of every process. Falls back to lark's own constructor if its internals differ."""
+    from lark import load_grammar as lg
+
+    cached = getattr(lg._get_parser, "cache", None)
+    if cached is not None:
+        return cached
+    try:
+        import re as re_module
+
+        terminals = [lg.TerminalDef(name, lg.PatternRE(value)) for name, value in lg.TERMINALS.items()]
+        rules = [(name.lstrip("?"), x, lg.RuleOptions(expand1=name.startswith("?")))
+                 for name, x in lg.RULES.items()]
+        rules = [lg.Rule(lg.NonTerminal(r), [lg.symbol_from_strcase(s) for s in x.split()], i, None, o)
+                 for r, xs, o in rules for i, x in enumerate(xs)]
+        callback = lg.ParseTreeBuilder(rules, lg.ST).create_callback()
+        lexer_conf = lg.LexerConf(terminals, re_module, ["WS", "COMMENT", "BACKSLASH"], skip_validation=True)
+        parser_conf = lg.ParserConf(rules, callback, ["start"])
+        lexer_conf.lexer_type = "basic"
+        parser_conf.parser_type = "lalr"
+        parser = lg.ParsingFrontend(lexer_conf, parser_conf, None)
+    except Exception:  # pragma: no cover - lark's internals changed: its own (validating) path
+        return lg._get_parser()
+    lg._get_parser.cache = parser  # what lark's _get_parser stores and returns from then on
+    return parser
+
+
 def _raw_tree(text: str):
     from lark.exceptions import UnexpectedInput
-    from lark.load_grammar import _get_parser
 
+    _get_parser = _meta_parser
     try:
         return _get_parser().parse(text + "\n", "start")
     except UnexpectedInput as e:

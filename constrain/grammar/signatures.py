@@ -9,6 +9,7 @@ lexemes ending deep inside one token, by content relative to their own position.
 
 from __future__ import annotations
 
+from ..native.earley_kernels import C_SIG as _C_SIG
 from .earley import ESet
 from .limits import GrammarLimits, SharedLock
 
@@ -39,21 +40,27 @@ class Signer:
         the set; cost O(items of the sets not yet signed that ``chart[i]`` reaches)."""
         if i < 0:
             i += len(chart)
-        E = chart[i]
-        s = E._sig
+        s = _sig_of(chart, i)
         if s is not None:
             return s
         tr = self._trans
+        arena = not isinstance(chart, list)
         for p in self._unsigned_before(chart, i):
-            P = chart[p]
-            P._sig = self.future_id(P, chart)
-            if p > 0 and P._b >= 0:
-                q = chart[p - 1]._sig
+            if arena:  # from the arrays: no set is materialised
+                scan, wt, N, accept, b = chart.raw_at(p)
+                s = self._future(p, scan, wt, N, accept, chart)
+                chart.set_sig(p, s)  # the arena's column and its memoised set
+            else:
+                P = chart[p]
+                s = P._sig = self.future_id(P, chart)
+                b = P._b
+            if p > 0 and b >= 0 and s is not None:
+                q = _sig_of(chart, p - 1)
                 if q is not None:
                     if len(tr) >= self.limits.max_signatures:
                         tr.clear()  # ids are never reused, so every entry stays true; just bounded
-                    tr[(q << 8) | P._b] = P._sig
-        return E._sig
+                    tr[(q << 8) | b] = s
+        return _sig_of(chart, i)
 
     @staticmethod
     def _unsigned_before(chart: list, i: int) -> list:
@@ -63,16 +70,17 @@ class Signer:
         todo = [i]
         need = {i}
         j = i - 1
-        while j >= 0 and chart[j]._sig is None:
+        while j >= 0 and _sig_of(chart, j) is None:
             need.add(j)
             todo.append(j)
             j -= 1
         k = 0
+        arena = not isinstance(chart, list)
         while k < len(todo):
             p = todo[k]
             k += 1
-            for o in _origins(chart[p]):
-                if o != p and o not in need and chart[o]._sig is None:
+            for o in (chart.origins_at(p) if arena else _origins(chart[p])):
+                if o != p and o not in need and _sig_of(chart, o) is None:
                     need.add(o)
                     todo.append(o)
         return sorted(need)
@@ -81,7 +89,12 @@ class Signer:
         """The interned id of ``E``'s future: its items with every origin replaced by the
         signature of the chart set there (``E``'s own position by -1). ``E`` is ``chart[E.pos]``
         or a virtual set after the chart. None when a set at an origin is not signed yet."""
-        p = E.pos
+        wt = [it for lst in E.waiting.values() for it in lst] if E.waiting else None
+        return self._future(E.pos, E.scan, wt, E.N, E.accept, chart)
+
+    def _future(self, p: int, scan, waiting, N, accept: bool, chart) -> int | None:
+        """`future_id` of the items ``scan`` (``(g, origin)``), ``waiting`` (``(dotted rule,
+        origin)`` or None), ``N`` and ``accept`` of a set at position ``p``."""
         cache: dict = {}
 
         def m(o):
@@ -89,20 +102,17 @@ class Signer:
                 return -1
             r = cache.get(o)
             if r is None:
-                r = cache[o] = chart[o]._sig
+                r = cache[o] = _sig_of(chart, o)
                 if r is None:
                     raise _Unsigned
             return r
 
         try:
-            scan = frozenset((g, m(o)) for g, o in E.scan)
-            if E.waiting:
-                wt = frozenset((dr, m(o)) for lst in E.waiting.values() for dr, o in lst)
-            else:
-                wt = None
+            fs = frozenset((g, m(o)) for g, o in scan)
+            wt = frozenset((dr, m(o)) for dr, o in waiting) if waiting else None
         except _Unsigned:
             return None
-        key = (scan, wt, frozenset(E.N) if E.N else None, E.accept)
+        key = (fs, wt, frozenset(N) if N else None, bool(accept))
         tab = self._table
         s = tab.get(key)
         if s is None:
@@ -114,6 +124,15 @@ class Signer:
                     self._next += 1
                     s = tab[key] = self._next
         return s
+
+
+def _sig_of(chart, p: int) -> int | None:
+    """The signature recorded for position ``p`` of ``chart`` (a list of sets or a `chart.Chart`,
+    whose signatures live in its arrays: no set is materialised)."""
+    if type(chart) is list:
+        return chart[p]._sig
+    s = chart.pos.item(p, _C_SIG)
+    return None if s < 0 else s
 
 
 def _origins(E: ESet) -> set:

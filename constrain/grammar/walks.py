@@ -9,12 +9,14 @@ mask builder (`masks`) closes the parser over each group and walks the group's s
 
 Walks are cached per vocabulary (`VCache`): root walks per ``L``, sub-walks per (completion node
 set, new lexer state), and single-DFA-state walks, of which large multi-state walks are unions
-(`Walker.walk`); those of the terminals' start states are made when a vocabulary is first
-compiled (`Walker.warm_single`). Every new lexer state counts against
+(`Walker.walk`); those of the terminals' start states are registered when a vocabulary is
+first compiled (`Walker.warm_single`) and made on first use. Every new lexer state counts against
 ``GrammarLimits.max_lexer_states``.
 """
 
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 
@@ -24,6 +26,23 @@ from .limits import GrammarLimits, SharedLock
 __all__ = ["Group", "VCache", "Walk", "Walker"]
 
 _SPLIT_NODES = 4096  # walks over at least this many trie nodes are unions of single-state walks
+
+
+_LARGE_FIRST: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _large_first_byte_nodes(trie) -> list:
+    """The depth-1 trie nodes with at least `_SPLIT_NODES` nodes below (a vector pass over the
+    trie, ~1 ms at 262k tokens), once per trie."""
+    hit = _LARGE_FIRST.get(trie)
+    if hit is None or hit[0] != _SPLIT_NODES:
+        nodes = np.flatnonzero((trie.node_depth == 1) & (trie.node_subtree >= _SPLIT_NODES)).tolist()
+        hit = (_SPLIT_NODES, nodes)
+        try:
+            _LARGE_FIRST[trie] = hit
+        except TypeError:  # pragma: no cover - a trie type without weak references
+            pass
+    return hit[1]
 
 
 class Group:
@@ -46,13 +65,17 @@ class VCache:
     """Per-vocabulary caches of one engine: root walks per lexer state, and whole masks per
     chart signature (bounded by ``GrammarLimits.mask_cache_bytes``; cleared when full)."""
 
-    __slots__ = ("vocab", "roots", "subs", "single", "masks", "contrib", "mask_bytes", "hits", "misses")
+    __slots__ = ("vocab", "roots", "subs", "single", "masks", "contrib", "mask_bytes", "hits", "misses",
+                 "uncounted")
 
     def __init__(self, vocab):
         self.vocab = vocab
         self.roots: dict = {}
         self.subs: dict = {}  # completion node ids (bytes) -> {L2: Walk}
         self.single: dict = {}  # (start node ids (bytes), DFA state) -> single-state walk
+        # single-walk keys not counted as lexer states (`Walker.warm_single`): fixed by the
+        # grammar and the trie
+        self.uncounted: frozenset = frozenset()
         self.masks: dict = {}
         self.contrib: dict = {}  # (id of a node set's sub dict, template id) -> (idx, val)
         self.mask_bytes = 0
@@ -122,26 +145,27 @@ class Walker:
                                 "distinct lexer states met by this grammar's masks")
 
     def warm_single(self, vocab, vc: VCache) -> None:
-        """Cache the single-state walks (`walk1`) of every terminal's start states over the whole
-        trie, and below each first-byte node with a large subtree (a leading space: a lexeme ending
-        there starts new ones, ``after_word`` per that byte), so that the walks of lexer states made
-        mostly of predicted terminals are unions of cached rows from the first mask on. Cost: one
-        kernel walk per (start state, start node), about 4 ms for the SQLite grammar and SmolLM2."""
+        """Register the single-state walks (`walk1`) of every terminal's start states over the
+        whole trie, and below each first-byte node with a large subtree (a leading space: a
+        lexeme ending there starts new ones, ``after_word`` per that byte), as not counted against
+        ``max_lexer_states`` (their number is fixed by the grammar and the trie). They are made on
+        first use and cached, so that the walks of lexer states made mostly of predicted
+        terminals become unions of cached rows; making them all here cost one kernel walk per
+        (start state, start node) at compile time (~10 ms on a 262k vocabulary for a typical
+        JSON Schema), most never used. Cost now: O(terminals × large first-byte nodes) keys."""
         t = vocab.trie
-        if t.n_nodes < _SPLIT_NODES:
+        if t.n_nodes < _SPLIT_NODES or vc.uncounted:
             return
         live = self._live_list
         word = self._word_list
         roots = [(0, sorted(set(self.q0) | set(self.q0w)))]
-        for x in np.flatnonzero((t.node_depth == 1) & (t.node_subtree >= _SPLIT_NODES)).tolist():
+        for x in _large_first_byte_nodes(t):
             roots.append((x, sorted(set(self.q0w if word[t.node_byte[x]] else self.q0))))
+        keys = set()
         for x, states in roots:
-            starts = np.array([x], dtype=np.int32)
-            skey = starts.tobytes()
-            nn = int(t.node_subtree[x])
-            for g in states:
-                if live[g]:
-                    self.walk1(vocab, g, starts, skey, nn, vc, count=False)
+            skey = np.array([x], dtype=np.int32).tobytes()
+            keys.update((skey, g) for g in states if live[g])
+        vc.uncounted = frozenset(keys)
 
     def root_walk(self, vocab, L: tuple, vc: VCache | None = None) -> Walk:
         """The cached walk of the whole trie with lexer state ``L`` (context-independent row)."""
@@ -237,8 +261,8 @@ class Walker:
     def walk1(self, vocab, g: int, starts: np.ndarray, skey: bytes, nn: int, vc: VCache,
               count: bool = True):
         """The cached walk below ``starts`` with the single DFA state ``g``: (word indices, their
-        bits, completion nodes as a list). Counted as a lexer state when ``count`` (those made by
-        `warm_single` are not: their number is fixed by the grammar and the trie)."""
+        bits, completion nodes as a list). Counted as a lexer state when ``count`` and the key is
+        not one `warm_single` registered (their number is fixed by the grammar and the trie)."""
         k = (skey, g)
         r = vc.single.get(k)
         if r is None:
@@ -247,7 +271,7 @@ class Walker:
             r = (idx, row[idx], cn)
             with self._lock:
                 if k not in vc.single:
-                    if count:
+                    if count and k not in vc.uncounted:
                         self.count_lexer_state()
                     vc.single[k] = r
                 r = vc.single[k]

@@ -29,6 +29,7 @@ from ..matcher import (CompiledConstraint, Completable, Constraint, StateStackMa
 from ..native import dfa_index
 from ..vocab import Vocabulary
 from .automata import ByteDFA, RegexLimits, build_dfa
+from .literal import alternatives_dfa, chain_dfa, literal_language
 from .parser import parse
 
 __all__ = ["Regex", "RegexLimits", "CompiledRegex", "RegexMatcher", "regex_dfa"]
@@ -52,8 +53,17 @@ def _stop_background_builds() -> None:
 def regex_dfa(pattern: str, flags: int = 0, limits: RegexLimits | None = None) -> ByteDFA:
     """The minimal byte DFA of ``pattern``, built once per ``(pattern, flags, limits)`` in a
     process: grammar terminals are shared by the front ends (validation), the grammar engine and
-    infilling, so each is built once. Raises as `Regex`; an empty language is `InvalidSyntax`."""
+    infilling, so each is built once. A pattern that spells one string (`literal.literal_language`)
+    gets its chain DFA directly (`literal.chain_dfa`, identical arrays), an alternation of ASCII
+    strings its minimal trie (`literal.alternatives_dfa`, identical arrays). Raises as `Regex`; an
+    empty language is `InvalidSyntax`."""
     limits = limits or RegexLimits()
+    lang = literal_language(pattern, int(flags)) if isinstance(pattern, str) else None
+    if lang is not None and 4 * len(pattern) + 8 <= min(limits.max_nfa_states, limits.max_dfa_states):
+        if len(lang) == 1:
+            return chain_dfa(lang[0])  # one string: the same DFA without the regex pipeline
+        if all(a.isascii() for a in lang):
+            return alternatives_dfa(lang)  # ASCII strings (enums): the minimal trie, same numbering
     t0 = time.perf_counter()
     tree = parse(pattern, int(flags), limits.max_seconds)
     spent = time.perf_counter() - t0  # max_seconds covers parsing and construction together

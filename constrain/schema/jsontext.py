@@ -171,7 +171,13 @@ def _not_keys_pattern(excluded: list[str]) -> str:
     Shape: ``"(?:D U*|B)"`` over the key trie, where ``B`` spells a trie path that is not a key
     and ``D`` spells a trie path followed by one unit that leaves the trie, so the any-unit loop
     ``U*`` and the escape alternatives appear once, not at every trie node: the NFA stays linear
-    in the total key length (the regex DFA construction is then fast)."""
+    in the total key length (the regex DFA construction is then fast). Memoised per key list
+    (the same key sets recur across a schema's objects and across schemas)."""
+    return _not_keys_cached(tuple(excluded))
+
+
+@functools.lru_cache(maxsize=1024)
+def _not_keys_cached(excluded: tuple) -> str:
     units = "(?:" + _chars_json(cs.ALL) + ")*"
     if not excluded:
         return f'"{units}"'
@@ -183,27 +189,41 @@ def _not_keys_pattern(excluded: list[str]) -> str:
             node = node.setdefault(ch, {})
         node[None] = True  # end of a key
 
-    def alts(parts: list[str]) -> str | None:
-        return None if not parts else "(?:" + "|".join(parts) + ")"
-
     def rec(node) -> tuple[str | None, str | None, str | None]:
         """(D, B, C) below ``node``: C spells the trie paths at which any escape leaves the trie
         (nodes with no special child), so ``C escapes`` is factored out of ``D``."""
-        kids = [c for c in node if c is not None]
-        ex = cs.normalize([(ord(c), ord(c)) for c in kids])
-        special_kid = bool(cs.intersect(ex, _SPECIAL))
-        leave = _chars_json(cs.intersect(cs.ALL if special_kid else _PLAIN, cs.negate(ex)))
+        kids = tuple(c for c in node if c is not None)
+        leave, special_kid = _leave(tuple(sorted(kids)))
         d = [leave] if leave else []
         b = [] if None in node else [""]
         c = [] if special_kid else [""]
         for ch in kids:
-            cj = "(?:" + _chars_json(((ord(ch), ord(ch)),)) + ")"
+            cj = _unit_group(ch)
             sd, sb, sc = rec(node[ch])
-            d += [cj + sd] if sd else []
-            b += [cj + sb] if sb else []
-            c += [cj + sc] if sc else []
-        return alts(d), alts(b), alts(c)
+            if sd:
+                d.append(cj + sd)
+            if sb:
+                b.append(cj + sb)
+            if sc:
+                c.append(cj + sc)
+        return (None if not d else "(?:" + "|".join(d) + ")", None if not b else "(?:" + "|".join(b) + ")",
+                None if not c else "(?:" + "|".join(c) + ")")
 
     d, b, c = rec(trie)
     lead = "|".join(x for x in (d, f"{c}{escapes}" if c else None) if x)
     return '"(?:(?:' + lead + ")" + units + (f"|{b}" if b else "") + ')"'
+
+
+@functools.lru_cache(maxsize=8192)
+def _unit_group(ch: str) -> str:
+    """``(?:`` + the JSON-text regex of the one character ``ch`` + ``)``."""
+    return "(?:" + _chars_json(((ord(ch), ord(ch)),)) + ")"
+
+
+@functools.lru_cache(maxsize=8192)
+def _leave(kids: tuple) -> tuple[str | None, bool]:
+    """For a trie node with children ``kids`` (sorted characters): the regex of one unit that
+    leaves the trie there, and whether a child is a special character (written as an escape)."""
+    ex = cs.normalize([(ord(c), ord(c)) for c in kids])
+    special_kid = bool(cs.intersect(ex, _SPECIAL))
+    return _chars_json(cs.intersect(cs.ALL if special_kid else _PLAIN, cs.negate(ex))), special_kid

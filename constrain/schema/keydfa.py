@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..regex.automata import ByteDFA
+from ..regex.memo import BoundedCache
 
 # UTF-8 validator states for plain JSON string characters
 _B, _C1, _C2, _C3, _E0, _ED, _F0, _F4 = range(8)
@@ -67,9 +68,26 @@ def _free_table() -> np.ndarray:
 _FREE = _free_table()
 
 
+_MEMO = BoundedCache(max_entries=1024, max_bytes=64 << 20)
+
+
+def _dfa_key(d: ByteDFA | None):
+    return None if d is None else (d.transitions.shape, d.transitions.tobytes(), d.accepting.tobytes())
+
+
+def _dfa_bytes(d: ByteDFA | None) -> int:
+    return 0 if d is None else d.transitions.nbytes + d.accepting.nbytes
+
+
 def not_keys_dfa(excluded: list[str], suffix: ByteDFA | None = None) -> ByteDFA | None:
     """The DFA described in the module docstring; None when a key holds a character JSON
-    escapes (then the regex is compiled instead). Cost O(total key bytes * 256)."""
+    escapes (then the regex is compiled instead). Cost O(total key bytes * 256), memoised per
+    (keys, suffix) in a bounded process-wide cache (the result is shared: do not mutate it)."""
+    key = ("not_keys", tuple(excluded), _dfa_key(suffix))
+    return _MEMO.get_or_build(key, lambda: _not_keys_dfa(excluded, suffix), _dfa_bytes)
+
+
+def _not_keys_dfa(excluded: list[str], suffix: ByteDFA | None) -> ByteDFA | None:
     if any(ord(c) < 0x20 or c in '"\\' or 0xD800 <= ord(c) <= 0xDFFF for k in excluded for c in k):
         return None
     # trie over UTF-8 bytes: node -> {byte: child}, its validator state and whether a key ends
@@ -152,14 +170,20 @@ _STARTS[_B] = _UNIT_T[_B] >= 0
 def unit_string_dfa(mn: int, mx: int | None, suffix: ByteDFA | None = None) -> ByteDFA:
     """``"`` then ``mn..mx`` JSON string units (`jsontext._UNIT`: any escape) then ``"`` and
     ``suffix``: exactly ``'"' + _UNIT{mn,mx} + '"'``, as ``(count, unit state)`` layers
-    (``mx`` None: the last layer, ``mn``, loops). O(layers * 14 * 256), no regex compilation."""
+    (``mx`` None: the last layer, ``mn``, loops). O(layers * 14 * 256), no regex compilation;
+    memoised per (mn, mx, suffix) like `not_keys_dfa` (the result is shared: do not mutate it)."""
+    key = ("unit_string", mn, mx, _dfa_key(suffix))
+    return _MEMO.get_or_build(key, lambda: _unit_string_dfa(mn, mx, suffix), _dfa_bytes)
+
+
+def _unit_string_dfa(mn: int, mx: int | None, suffix: ByteDFA | None) -> ByteDFA:
     top = mn if mx is None else mx
     layers = top + 1
     n_core = layers * _N_UNIT
     close = 1 + n_core
     suf0 = close + 1
     n_suf = 0 if suffix is None else suffix.n_states
-    out = np.full((suf0 + n_suf, 256), -1, dtype=np.int64)
+    out = np.full((suf0 + n_suf, 256), -1, dtype=np.int32)
     out[0, 0x22] = 1  # layer 0, state B
     k = np.arange(layers)[:, None, None]
     nk = k + _STARTS[None].astype(np.int64)
@@ -173,9 +197,9 @@ def unit_string_dfa(mn: int, mx: int | None, suffix: ByteDFA | None = None) -> B
     if suffix is None:
         accepting[close] = True
     else:
-        st = suffix.transitions.astype(np.int64)
+        st = suffix.transitions.astype(np.int32)
         out[suf0:] = np.where(st >= 0, st + suf0, -1)
         out[close] = out[suf0]
         accepting[close] = bool(suffix.accepting[0])
         accepting[suf0:] = suffix.accepting
-    return ByteDFA(np.ascontiguousarray(out.astype(np.int32)), accepting)
+    return ByteDFA(out, accepting)
