@@ -30,6 +30,7 @@ from .contains import ContainsMixin
 from .counting import CountingMixin
 from .numbers import NumbersMixin
 from .oneof import OneOfMixin
+from .oneof_objects import OneOfObjectsMixin
 from .oneof_values import OneOfValuesMixin
 from .unevaluated import UnevaluatedMixin
 from .objects import ObjectsMixin
@@ -56,7 +57,7 @@ WHITESPACE_PRETTY = r"(?:\n[ \t]{0,40}|[ ]?)"
 # ------------------------------------------------------------------ the compiler
 
 
-class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, OneOfValuesMixin, ValuesMixin, NumbersMixin,
+class _Compiler(CountingMixin, RefsMixin, CombinatorsMixin, OneOfMixin, OneOfObjectsMixin, OneOfValuesMixin, ValuesMixin, NumbersMixin,
                 StringsMixin, ArraysMixin, ContainsMixin, ObjectsMixin, UnevaluatedMixin):
     """One compilation: the IR being built (rules, interned terminals) and the dispatch from a
     schema to a grammar symbol. Each keyword family lives in its mixin's module."""

@@ -131,8 +131,9 @@ class OneOfMixin:
 
         Exact steps: an instance type that two branches allow without any keyword applying to
         it matches both, so no instance of that type is valid (the type is dropped); the
-        remaining types are checked with `disjoint_on`. Objects that still overlap are split by
-        an *under-approximation* that is sound: branch i forbids, for each overlapping branch j,
+        remaining types are checked with `disjoint_on`. Objects that still overlap are rewritten
+        exactly when every failure is expressible (`oneof_objects_exact`), else split by an
+        *under-approximation* that is sound: branch i forbids, for each overlapping branch j,
         one key j requires and i does not (or requires a key that a closed j rejects)."""
         derefd = [self.flat_or_deref(b, base, ptr) for b in branches]
         if not all(isinstance(b, (dict, bool)) for b in derefd):
@@ -158,12 +159,19 @@ class OneOfMixin:
                 return None
             resolved += part
             gone |= _TYPE_FAMILIES[fam]
+        exact = self.oneof_objects_exact(infos, base, ptr) if "object" in overlap else None
         out = []
         for i, x in enumerate(infos):
             if x is None:
                 continue
             extra: dict = {"type": sorted((kept - gone) & x["types"])}
             if not extra["type"]:
+                continue
+            if exact is not None and "object" in extra["type"]:
+                others = [t for t in extra["type"] if t != "object"]
+                if others:
+                    out.append({"allOf": [derefd[i], {"type": others}]})
+                out += [{"allOf": [derefd[i], {"type": "object", **cut}]} for cut in exact[i]]
                 continue
             if "object" in overlap and "object" in x["types"]:
                 split = self.split_objects(x, [y for j, y in enumerate(infos) if j != i and y is not None])
