@@ -250,7 +250,9 @@ def grammar(rec, plot_dir):
              "outside this project and never tuned for (llguidance: rule priorities removed; xgrammar: the EBNF "
              "translation); token sequences of JSON-Schema-Test-Suite instances and "
              f"Spider gold queries, run {_args(rec)}. *Feed* is feeding one accepted token (ours: `allows` + "
-             "`advance`; llguidance: `consume_token`; xgrammar: `accept_token`), pass 1. *Pass 1* is the first pass over the sequences (first "
+             "`advance`; llguidance: `consume_token`; xgrammar: `accept_token`), pass 1. *Compile* is the first of two "
+             "compiles in the process (JSON is the first grammar each engine compiles, so it carries one-time "
+             "costs); *2nd compile* the same grammar again. *Pass 1* is the first pass over the sequences (first "
              "visits, our mask cache empty); *all* includes the repeated passes (warm). "
              f"{NO_CFG}: no column for it. xgrammar's SQL figures are on our mechanical EBNF translation of "
              "`sqlite.lark` (the ignored whitespace terminal before every lexeme), not on a grammar written for "
@@ -261,10 +263,10 @@ def grammar(rec, plot_dir):
         ours = rs.get("constrain", {})
         for e, r in rs.items():
             if "error" in r:
-                rows.append([g, e, f"error: {r['error'][:80]}"] + [""] * 11)
+                rows.append([g, e, f"error: {r['error'][:80]}"] + [""] * 12)
                 continue
             fd = r.get("feed", {})
-            rows.append([g, e, r["n_seqs"], r["compile_ms"], r["first_mask_ms"], r["mask_first_pass"]["p50_us"],
+            rows.append([g, e, r["n_seqs"], r["compile_ms"], r.get("compile_ms_second"), r["first_mask_ms"], r["mask_first_pass"]["p50_us"],
                          r["mask_first_pass"]["p99_us"], r["mask"]["p50_us"],
                          ratio(ours.get("mask_first_pass", {}).get("p50_us"), r["mask_first_pass"]["p50_us"]),
                          ratio(ours.get("mask", {}).get("p50_us"), r["mask"]["p50_us"]),
@@ -272,7 +274,8 @@ def grammar(rec, plot_dir):
                          f"{r['rejects']} / {r['eos_missing']}"])
             panels.setdefault(f"{g}: pass-1 mask p50 µs", {})[e] = r["mask_first_pass"]["p50_us"]
             panels.setdefault(f"{g}: compile + 1st mask ms", {})[e] = r["first_mask_ms"]
-    lines += md_table(["grammar", "engine", "sequences", "compile ms", "compile + 1st mask ms", "pass-1 p50 µs",
+    lines += md_table(["grammar", "engine", "sequences", "compile ms", "2nd compile ms", "compile + 1st mask ms",
+                       "pass-1 p50 µs",
                        "pass-1 p99 µs", "all p50 µs", "pass-1 p50 ours/this", "all p50 ours/this",
                        "feed p50 µs", "feed p99 µs", "feed p50 ours/this", "rejected / EOS missing"], rows)
     lines += bar_plot(plot_dir, "grammar.png", "Grammars", list(panels.items()))
