@@ -196,13 +196,13 @@ def _body_ends(body, text: str, b0: int):
             if accepts(body, text[b0:e]):
                 yield e
         return
-    chart = [engine.initial()]
-    if chart[-1].accept:
+    from .grammar.chart import Chart
+
+    chart = Chart.initial(engine)
+    if chart.accept_at(0):
         yield b0
     for e in range(b0, len(text)):
-        out = engine.feed(chart, text[e].encode())
-        if out is None:
+        if not chart.feed(text[e].encode()):
             return
-        chart.extend(out)
-        if chart[-1].accept:
+        if chart.accept_at(chart.n - 1):
             yield e + 1

@@ -500,11 +500,12 @@ def test_signatures_and_transitions(smollm2_tokenizer, smollm2_vocab, json_gramm
     `step` (no re-signing); ``allows`` then answers from the cached mask, equal to brute force."""
     c = json_grammar.compile(smollm2_vocab)
     eng = c.engine
+    init = eng.initial()  # the Python reference chart's first set
     # positions after "[1, 2, " and after "[1, 2, 3, " have the same future
-    a = eng.feed([c._initial], b"[1, 2, ")
-    b = eng.feed([c._initial], b"[1, 2, 3, ")
-    assert eng.sig([c._initial] + a) == eng.sig([c._initial] + b)
-    assert eng.sig([c._initial] + a) != eng.sig([c._initial] + a[:-2])  # after "[1, 2"
+    a = eng.feed([init], b"[1, 2, ")
+    b = eng.feed([init], b"[1, 2, 3, ")
+    assert eng.sig([init] + a) == eng.sig([init] + b)
+    assert eng.sig([init] + a) != eng.sig([init] + a[:-2])  # after "[1, 2"
     ids = smollm2_tokenizer.encode('{"k": [1, 2], "v": "x"}', add_special_tokens=False)
     m = c.matcher()
     buf = np.zeros((1, smollm2_vocab.words), dtype=np.int32)

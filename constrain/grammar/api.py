@@ -141,10 +141,9 @@ class CompiledGrammar(Completable, CompiledConstraint):
         self._eos = frozenset(int(e) for e in vocab.eos_ids)
         self._eos_ids = [int(e) for e in vocab.eos_ids]
         self._token_bytes = vocab.token_bytes
-        self._initial = self.engine.initial()
         self._vc = self.engine.vcache(vocab)
         self.engine.warm_single(vocab, self._vc)
-        L, _ = self._initial.lex()
+        L = Chart.initial(self.engine).lex_at(0)
         if L:
             self.engine.root_walk(vocab, L, self._vc)
         eos_row = np.zeros(vocab.words, dtype=np.int32)
