@@ -74,6 +74,22 @@ def _add(dr, o, tmp, ntmp, hk, lim_pos):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _predict_terms(tab, o_ptr, o_lst, x, o_q0, o_live, p, sc, nsc, stamp, epoch):
+    """Scan items at ``p`` for the terminals ``tab[o_lst + ptr[x] : o_lst + ptr[x+1]]`` not
+    predicted here yet (start states with no outgoing byte dropped). Returns nsc."""
+    for k in range(tab[o_ptr + x], tab[o_ptr + x + 1]):
+        t = tab[o_lst + k]
+        if stamp[0, t] != epoch:
+            stamp[0, t] = epoch
+            g = tab[o_q0 + t]
+            if tab[o_live + g]:
+                sc[nsc, 0] = g
+                sc[nsc, 1] = p
+                nsc += 1
+    return nsc
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _predict(tab, off, y, p, o_q0, sc, nsc, ns, nn, stamp, epoch):
     """Predict nonterminal ``y`` at position ``p``: its closure into ``ns`` and the scan items of
     the terminals it predicts (not predicted here yet) into ``sc``. Returns (nn, nsc)."""
@@ -92,15 +108,7 @@ def _predict(tab, off, y, p, o_q0, sc, nsc, ns, nn, stamp, epoch):
                 stamp[0, z] = epoch
                 ns[nn] = z
                 nn += 1
-        for k in range(tab[o_pt_ptr + y - T], tab[o_pt_ptr + y - T + 1]):
-            t = tab[o_pt + k]
-            if stamp[0, t] != epoch:
-                stamp[0, t] = epoch
-                g = tab[o_q0 + t]
-                if tab[o_live + g]:
-                    sc[nsc, 0] = g
-                    sc[nsc, 1] = p
-                    nsc += 1
+        nsc = _predict_terms(tab, o_pt_ptr, o_pt, y - T, o_q0, o_live, p, sc, nsc, stamp, epoch)
         return nn, nsc
     o_dn_ptr = off[_DN_PTR]
     o_dn = off[_DN]
@@ -115,15 +123,7 @@ def _predict(tab, off, y, p, o_q0, sc, nsc, ns, nn, stamp, epoch):
     while top > 0:
         top -= 1
         x = stamp[1, top] - T
-        for k in range(tab[o_dt_ptr + x], tab[o_dt_ptr + x + 1]):
-            t = tab[o_dt + k]
-            if stamp[0, t] != epoch:
-                stamp[0, t] = epoch
-                g = tab[o_q0 + t]
-                if tab[o_live + g]:
-                    sc[nsc, 0] = g
-                    sc[nsc, 1] = p
-                    nsc += 1
+        nsc = _predict_terms(tab, o_dt_ptr, o_dt, x, o_q0, o_live, p, sc, nsc, stamp, epoch)
         for k in range(tab[o_dn_ptr + x], tab[o_dn_ptr + x + 1]):
             z = tab[o_dn + k]
             if stamp[0, z] != epoch:
