@@ -73,7 +73,7 @@ class Engine(Earley):
         return self.walker.vcache(vocab)
 
     def warm_single(self, vocab, vc: VCache) -> None:
-        """`Walker.warm_single`: cache the start states' single-state walks."""
+        """`Walker.warm_single`: register the start states' single-state walks (made on first use)."""
         self.walker.warm_single(vocab, vc)
 
     def root_walk(self, vocab, L: tuple, vc: VCache | None = None) -> Walk:

@@ -258,11 +258,10 @@ class Walker:
             gl.append(Group(k[1], k[0], arr, sub))
         return tuple(gl)
 
-    def walk1(self, vocab, g: int, starts: np.ndarray, skey: bytes, nn: int, vc: VCache,
-              count: bool = True):
+    def walk1(self, vocab, g: int, starts: np.ndarray, skey: bytes, nn: int, vc: VCache):
         """The cached walk below ``starts`` with the single DFA state ``g``: (word indices, their
-        bits, completion nodes as a list). Counted as a lexer state when ``count`` and the key is
-        not one `warm_single` registered (their number is fixed by the grammar and the trie)."""
+        bits, completion nodes as a list). Counted as a lexer state unless its key is one
+        `warm_single` registered (their number is fixed by the grammar and the trie)."""
         k = (skey, g)
         r = vc.single.get(k)
         if r is None:
@@ -271,7 +270,7 @@ class Walker:
             r = (idx, row[idx], cn)
             with self._lock:
                 if k not in vc.single:
-                    if count and k not in vc.uncounted:
+                    if k not in vc.uncounted:
                         self.count_lexer_state()
                     vc.single[k] = r
                 r = vc.single[k]
