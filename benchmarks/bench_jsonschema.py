@@ -106,6 +106,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vocab", default="smollm2", choices=["smollm2", "gemma3"])
     ap.add_argument("--limit", type=int, default=60, help="schemas per subset (0 = all)")
+    ap.add_argument("--offset", type=int, default=0,
+                    help="skip this many schemas per subset first (a held-out sample: --offset 200)")
     ap.add_argument("--walks", type=int, default=2, help="random walks per compiled schema")
     ap.add_argument("--max-tokens", type=int, default=120)
     ap.add_argument("--timeout", type=float, default=10.0, help="per-schema compile limit (s)")
@@ -156,8 +158,7 @@ def main(argv=None) -> int:
         if a.subsets and subset not in a.subsets:
             continue
         lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-        if a.limit:
-            lines = lines[:a.limit]
+        lines = lines[a.offset:a.offset + a.limit] if a.limit else lines[a.offset:]
         st = {"subset": subset, "n": len(lines), "ok": 0, "comp_ms": [], "mask_ns": [], "walks": 0,
               "valid": 0, "invalid": [], "peer": {p: {"ok": 0, "comp_ms": [], "mask_ns": []} for p in peers},
               "llg_rec": [0, 0], "refusals": {}}
@@ -291,7 +292,7 @@ def _grammar_only(a) -> int:
         if a.subsets and path.stem not in a.subsets:
             continue
         lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-        lines = lines[:a.limit] if a.limit else lines
+        lines = lines[a.offset:a.offset + a.limit] if a.limit else lines[a.offset:]
         ok = llg = 0
         ms = []
         for item in lines:
