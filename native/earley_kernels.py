@@ -388,3 +388,51 @@ def feed(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st, data, start):
             return YIELD
     st[S_DONE] = i
     return OK
+
+
+@numba.njit(cache=True, nogil=True)
+def close_virtual(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st, p, src, sel, after_word):
+    """Write *virtual* position ``p`` (past the chart; row ``p``'s starts must hold the used
+    lengths, as row ``n`` does): the closure after the lexemes of ``src``'s scan items in DFA
+    states ``sel`` (int32, sorted) end there, ``after_word`` telling which start states new
+    lexemes take. Nothing is scanned: the position holds what the parser predicts after those
+    lexemes (so a token's bytes can go on from inside it). Records byte -1 and an unknown
+    signature. Returns `OK`, `CAP` (``st[S_CAPW]``) or `LIM_POS`; ``st[S_N]`` is not touched.
+    Cost: one closure, O(items it makes) plus a binary search per scan item of ``src``."""
+    T = off[_K]
+    n_syms = off[_K + 1]
+    o_term_of = off[_TERM_OF]
+    a = pos[src, C_SC]
+    e = pos[src + 1, C_SC]
+    capw = 0
+    if p + 2 > pos.shape[0]:
+        capw = CAP_POS
+    elif pos[p, C_SC] + T > sc.shape[0]:
+        capw = CAP_SC
+    elif pos[p, C_NS] + n_syms > ns.shape[0]:
+        capw = CAP_NS
+    elif e - a > comp.shape[0]:
+        capw = CAP_COMP
+    if capw:
+        st[S_CAPW] = capw
+        return CAP
+    nc = 0
+    m = sel.shape[0]
+    for k in range(a, e):
+        g = sc[k, 0]
+        lo = 0
+        hi = m
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if sel[mid] < g:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < m and sel[lo] == g:
+            comp[nc, 0] = tab[o_term_of + g]
+            comp[nc, 1] = sc[k, 1]
+            nc += 1
+    pos[p, C_BYTE] = -1
+    pos[p, C_SIG] = -1
+    return _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st, p, pos[p, C_SC], nc,
+                  False, after_word)

@@ -7,9 +7,10 @@ byte (`Earley._sig_trans`). ``truncate`` is rollback, ``copy`` is fork (array co
 
 The chart is also a read-only sequence of `earley.ESet` (``len``, ``chart[i]``): a set is
 materialised from the arrays on first access and memoised until truncated, so the mask path
-(`masks.MaskBuilder`, `signatures.Signer`) and the Python reference (`Earley.feed`) read it
-unchanged. Signatures live in the arrays (column ``C_SIG``, -1 unknown): a mask-cache hit needs
-no set.
+(`masks.MaskBuilder`) and the Python reference (`Earley.feed`) read it unchanged. Signatures live
+in the arrays (column ``C_SIG``, -1 unknown), written by the signing kernel
+(`signatures.NativeTable`): a mask-cache hit needs no set. A memoised set's ``_sig`` is not
+kept up to date; read `sig_at`.
 """
 
 from __future__ import annotations
@@ -64,14 +65,20 @@ _jit_done = False  # the feed kernel was called once in this process
 
 
 def _warm_feed(c0: "Chart") -> None:
-    """Call the feed kernel once, on a copy of an initial chart, so that numba compiles it (or
-    loads it from its cache: seconds on a cold cache) here, when a matcher or `accepts` starts,
-    and never inside a feed's time budget. Once per process; the outcome does not matter."""
+    """Call the feed, virtual-closure and signing kernels once, on a copy of an initial chart, so that numba
+    compiles them (or loads them from its cache: seconds on a cold cache) here, when a
+    matcher or `accepts` starts, and never inside a feed's or a mask's time budget. Once per process; the outcome does not matter."""
     global _jit_done
+    c = c0.copy()
     try:
-        c0.copy().feed(b" ")
+        c.feed(b" ")
     except LimitExceeded:
         pass
+    c.close_virtual(c.n, c.n - 1, np.zeros(0, dtype=np.int32), False)  # the masks' kernel
+    from .signatures import NativeTable
+
+    c.eng = None  # its throwaway ids must not reach the engine's initial chart
+    NativeTable(16).sign(c, c.n - 1, {}, 16)  # the signing kernel too (a throwaway table)
     _jit_done = True
 
 
@@ -183,8 +190,31 @@ class Chart:
             self._follow_signatures(n0, data)
         return True
 
-    def _on_error(self, status: int, s: _Scratch, at: int) -> None:
-        """Grow what the kernel found too small, or raise the limit it reported."""
+    def close_virtual(self, p: int, src: int, sel: np.ndarray, after_word: bool) -> bool:
+        """Write *virtual* position ``p`` (``n <= p``, positions ``n .. p - 1`` virtual too): the
+        parser's closure after the lexemes of position ``src``'s scan items in the DFA states
+        ``sel`` (sorted int32) end (`native.earley_kernels.close_virtual`). The chart's length is
+        unchanged; a later virtual position or feed overwrites it. Returns whether it has scan
+        items (lexemes a token can go on with). `LimitExceeded` past
+        ``max_items_per_position``. Cost: one kernel call (plus one per array grown)."""
+        tb = self.eng.tables
+        s = _scratch(tb)
+        s.st[K.L_POS] = self.eng.limits.max_items_per_position
+        while True:
+            status = K.close_virtual(tb.tab, tb.off, self.pos, self.sc, self.it, self.ns, s.hk,
+                                     s.tmp, s.comp, s.stamp, s.st, p, src, sel, after_word)
+            if status == K.OK:
+                return self.pos.item(p + 1, K.C_SC) > self.pos.item(p, K.C_SC)
+            self._on_error(status, s, p, top=p)
+
+    def lex_of(self, p: int) -> tuple:
+        """`lex_at` without its memo (for virtual positions, rewritten in place)."""
+        pos = self.pos
+        return tuple(sorted(set(self.sc[pos.item(p, K.C_SC):pos.item(p + 1, K.C_SC), 0].tolist())))
+
+    def _on_error(self, status: int, s: _Scratch, at: int, top: int | None = None) -> None:
+        """Grow what the kernel found too small (the used lengths are row ``top``'s starts,
+        default row ``n``), or raise the limit it reported."""
         lim = self.eng.limits
         if status == K.LIM_POS:
             raise LimitExceeded("max_items_per_position", lim.max_items_per_position,
@@ -193,7 +223,7 @@ class Chart:
             raise LimitExceeded("max_items_total", lim.max_items_total,
                                 f"Earley items in one chart, at byte {at}")
         what = int(s.st[K.S_CAPW])
-        n = self.n
+        n = self.n if top is None else top
         if what == K.CAP_POS:
             self.pos = _grown(self.pos, n + 1)
         elif what == K.CAP_SC:
@@ -259,38 +289,15 @@ class Chart:
 
     def raw_at(self, p: int) -> tuple:
         """Position ``p``'s (scan items, waiting items or None, predicted nonterminals or None,
-        accept, byte read) as Python lists: what `signatures.Signer` reads, without a set."""
+        accept, byte read) as Python lists, without a set (what a signature names)."""
         a, ia, na, acc, _, b0, _ = self.pos[p].tolist()
         b, ib, nb = self.pos[p + 1, :3].tolist()
         return (self.sc[a:b].tolist(), self.it[ia:ib].tolist() if ib > ia else None,
                 self.ns[na:nb].tolist() if nb > na else None, acc != 0, b0 if p > 0 else -1)
 
-    def origins_at(self, p: int) -> set:
-        """The origins of position ``p``'s scan and waiting items."""
-        a, ia = self.pos[p, :2].tolist()
-        b, ib = self.pos[p + 1, :2].tolist()
-        out = set(self.sc[a:b, 1].tolist())
-        if ib > ia:
-            out.update(self.it[ia:ib, 1].tolist())
-        return out
-
     def sig_at(self, p: int) -> int | None:
         s = self.pos.item(p, K.C_SIG)
         return None if s < 0 else s
-
-    def set_sig(self, p: int, s: int | None) -> None:
-        """Record position ``p``'s signature (also on its memoised set; position 0's is shared
-        with the engine's initial chart)."""
-        if s is None:
-            return
-        self.pos[p, K.C_SIG] = s
-        E = self._memo.get(p)
-        if E is not None:
-            E._sig = s
-        if p == 0:
-            c0 = getattr(self.eng, "_chart0", None)
-            if c0 is not None:
-                c0.pos[0, K.C_SIG] = s
 
     def __len__(self) -> int:
         return self.n

@@ -9,11 +9,96 @@ lexemes ending deep inside one token, by content relative to their own position.
 
 from __future__ import annotations
 
+import numpy as np
+
+from ..native import signature_kernels as SK
 from ..native.earley_kernels import C_SIG as _C_SIG
 from .earley import ESet
 from .limits import GrammarLimits, SharedLock
 
-__all__ = ["Signer", "Templates"]
+__all__ = ["NativeTable", "Signer", "Templates"]
+
+
+class NativeTable:
+    """The intern table of chart positions' futures in plain arrays, filled by the numba kernel
+    `native.signature_kernels.sign` (layout there): a position is signed with no Python work
+    per item. ``meta[M_NEXT]`` is the engine's id counter, shared with `Signer`'s Python table
+    (virtual sets, list charts), so an id names one key of one table. Mutated under the engine's
+    lock; holds at most ``max_signatures`` entries (then cleared: ids go on, never reused)."""
+
+    def __init__(self, max_entries: int):
+        self.meta = np.zeros(8, dtype=np.int64)
+        self.meta[SK.M_MAX] = max_entries
+        self.slots = np.zeros(1024, dtype=np.int64)
+        self.e_start = np.zeros(512, dtype=np.int64)
+        self.e_len = np.zeros(512, dtype=np.int64)
+        self.e_hash = np.zeros(512, dtype=np.int64)
+        self.e_id = np.zeros(512, dtype=np.int64)
+        self.arena = np.zeros(1 << 14, dtype=np.int64)
+        self.mark = np.zeros(256, dtype=np.int32)
+        self.todo = np.zeros(256, dtype=np.int32)
+        self.buf = np.zeros(1024, dtype=np.int64)
+        self.out = np.zeros((256, 2), dtype=np.int64)
+
+    def new_id(self) -> int:
+        """The next id (call under the lock)."""
+        self.meta[SK.M_NEXT] += 1
+        return int(self.meta[SK.M_NEXT])
+
+    def sign(self, chart, i: int, trans: dict, max_trans: int) -> int:
+        """Sign position ``i`` of ``chart`` (a `chart.Chart`) and the unsigned positions it
+        depends on; record the byte transitions between signed positions in ``trans``. Returns
+        ``i``'s id. Call under the lock. Cost: one kernel call (plus one per array grown)."""
+        pos = chart.pos
+        while True:
+            status, k, first = SK.sign(pos, chart.sc, chart.it, chart.ns, i, self.mark, self.todo,
+                                       self.buf, self.out, self.slots, self.e_start, self.e_len,
+                                       self.e_hash, self.e_id, self.arena, self.meta)
+            if k:
+                if len(trans) + k > max_trans:
+                    trans.clear()  # ids are never reused, so every entry stays true; just bounded
+                for key, s in self.out[:k].tolist():
+                    if key >= 0:
+                        trans[key] = s
+            if first:  # position 0's id is shared with the engine's initial chart
+                c0 = getattr(chart.eng, "_chart0", None)
+                if c0 is not None:
+                    c0.pos[0, _C_SIG] = pos[0, _C_SIG]
+            if status == SK.OK:
+                return pos.item(i, _C_SIG)
+            if status == SK.FULL:
+                self.clear()
+            else:
+                self._grow(int(self.meta[SK.M_CAPW]), int(self.meta[SK.M_NEED]))
+
+    def clear(self) -> None:
+        """Drop every entry (ids go on from the counter)."""
+        m = self.meta
+        m[SK.M_N] = m[SK.M_ARENA] = 0
+        self.slots[:] = 0
+
+    def _grow(self, what: int, need: int) -> None:
+        def bigger(a: np.ndarray, n: int) -> np.ndarray:
+            b = np.zeros((max(n, 2 * a.shape[0]),) + a.shape[1:], dtype=a.dtype)
+            b[:a.shape[0]] = a
+            return b
+
+        if what == SK.W_MARK:
+            self.mark = np.zeros(need, dtype=np.int32)
+            self.meta[SK.M_STAMP] = 0
+        elif what == SK.W_TODO:
+            self.todo = bigger(self.todo, need)
+            self.out = bigger(self.out, need)
+        elif what == SK.W_BUF:
+            self.buf = bigger(self.buf, need)
+        elif what == SK.W_ARENA:
+            self.arena = bigger(self.arena, need)
+        elif what == SK.W_ENTRIES:
+            for name in ("e_start", "e_len", "e_hash", "e_id"):
+                setattr(self, name, bigger(getattr(self, name), need))
+        else:  # W_SLOTS: a larger table, every entry placed again
+            self.slots = np.zeros(max(need, 2 * self.slots.shape[0]), dtype=np.int64)
+            SK.rehash(self.slots, self.e_hash, int(self.meta[SK.M_N]))
 
 
 class _Unsigned(Exception):
@@ -30,7 +115,7 @@ class Signer:
         self._lock = lock
         self._table: dict = {}
         self._trans = sig_trans
-        self._next = 0
+        self.native = NativeTable(limits.max_signatures)
 
     def sig(self, chart: list, i: int = -1) -> int:
         """A canonical id of ``chart[i]``'s *future*: two sets with the same id accept the same
@@ -44,16 +129,13 @@ class Signer:
         if s is not None:
             return s
         tr = self._trans
-        arena = not isinstance(chart, list)
+        if type(chart) is not list:  # a `chart.Chart`: signed in its arrays by the kernel
+            with self._lock:
+                return self.native.sign(chart, i, tr, self.limits.max_signatures)
         for p in self._unsigned_before(chart, i):
-            if arena:  # from the arrays: no set is materialised
-                scan, wt, N, accept, b = chart.raw_at(p)
-                s = self._future(p, scan, wt, N, accept, chart)
-                chart.set_sig(p, s)  # the arena's column and its memoised set
-            else:
-                P = chart[p]
-                s = P._sig = self.future_id(P, chart)
-                b = P._b
+            P = chart[p]
+            s = P._sig = self.future_id(P, chart)
+            b = P._b
             if p > 0 and b >= 0 and s is not None:
                 q = _sig_of(chart, p - 1)
                 if q is not None:
@@ -75,11 +157,10 @@ class Signer:
             todo.append(j)
             j -= 1
         k = 0
-        arena = not isinstance(chart, list)
         while k < len(todo):
             p = todo[k]
             k += 1
-            for o in (chart.origins_at(p) if arena else _origins(chart[p])):
+            for o in _origins(chart[p]):
                 if o != p and o not in need and _sig_of(chart, o) is None:
                     need.add(o)
                     todo.append(o)
@@ -121,8 +202,7 @@ class Signer:
                 if s is None:
                     if len(tab) >= self.limits.max_signatures:
                         tab.clear()
-                    self._next += 1
-                    s = tab[key] = self._next
+                    s = tab[key] = self.native.new_id()
         return s
 
 
