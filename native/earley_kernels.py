@@ -17,7 +17,8 @@ Scratch (owned by the chart, reused): ``hk`` int64 open-addressing hash of one c
 origin, hash slot) in agenda order, ``comp`` int32 [C, 2] the terminals completed by a byte,
 ``stamp`` int32 [2, n_syms] (row 0 == epoch: nonterminal predicted / terminal predicted here;
 row 1 a stack), ``st`` int64 [16] state (positions, epoch, chart items, which array was too
-small, bytes consumed) then the limits at `L_POS`, `L_TOTAL`, `L_WORK`.
+small, bytes consumed, the lowest position the last closure read) then the limits at `L_POS`,
+`L_TOTAL`, `L_WORK`.
 
 A kernel returns a status: `OK`, `DEAD` (the byte at ``st[S_DONE]`` kills the parse), `CAP`
 (``st[S_CAPW]`` names the array to grow; the caller grows it and calls again from
@@ -35,7 +36,7 @@ import numpy as np
 
 OK, DEAD, CAP, LIM_POS, LIM_TOTAL, YIELD = 0, 1, 2, 3, 4, 5
 CAP_POS, CAP_SC, CAP_IT, CAP_NS, CAP_TMP, CAP_COMP = 1, 2, 3, 4, 5, 6
-S_N, S_EPOCH, S_TOTAL, S_CAPW, S_DONE = 0, 1, 2, 3, 4
+S_N, S_EPOCH, S_TOTAL, S_CAPW, S_DONE, S_READ = 0, 1, 2, 3, 4, 5
 C_SC, C_IT, C_NS, C_ACC, C_NIT, C_BYTE, C_SIG = 0, 1, 2, 3, 4, 5, 6
 L_POS, L_TOTAL, L_WORK = 8, 9, 10  # limits, in `st` after the state
 
@@ -207,7 +208,9 @@ def _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st, p, nsc, ncomp,
         nn, nsc = _predict(tab, off, start, p, o_q0, sc, nsc, ns, nn, stamp, epoch)
         if tab[o_nullable + start]:
             accept = True
+    rd = p  # the lowest position whose items the closure read
     for c in range(ncomp):
+        rd = min(rd, comp[c, 1])
         ntmp = _complete(tab, off, comp[c, 0], comp[c, 1], pos, it, ns, tmp, ntmp, hk, lim_pos)
         if ntmp < 0:
             break
@@ -222,6 +225,7 @@ def _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st, p, nsc, ncomp,
             if a == start:
                 accept = True
             elif o < p:
+                rd = min(rd, o)
                 ntmp = _complete(tab, off, a, o, pos, it, ns, tmp, ntmp, hk, lim_pos)
             continue
         if nx >= T:
@@ -286,6 +290,7 @@ def _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st, p, nsc, ncomp,
             it[base + j, 1] = tmp[k, 1]
     if nn - n0 > 1:
         ns[n0:nn].sort()
+    st[S_READ] = rd
     pos[p, C_ACC] = 1 if accept else 0
     pos[p, C_NIT] = n_items
     pos[p + 1, C_SC] = nsc
@@ -397,7 +402,8 @@ def close_virtual(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st, p, src, s
     states ``sel`` (int32, sorted) end there, ``after_word`` telling which start states new
     lexemes take. Nothing is scanned: the position holds what the parser predicts after those
     lexemes (so a token's bytes can go on from inside it). Records byte -1 and an unknown
-    signature. Returns `OK`, `CAP` (``st[S_CAPW]``) or `LIM_POS`; ``st[S_N]`` is not touched.
+    signature. Returns `OK`, `CAP` (``st[S_CAPW]``) or `LIM_POS`; ``st[S_N]`` is not touched;
+    ``st[S_READ]`` is the lowest position whose items the closure read (``p`` when none).
     Cost: one closure, O(items it makes) plus a binary search per scan item of ``src``."""
     T = off[_K]
     n_syms = off[_K + 1]

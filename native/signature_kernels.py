@@ -37,6 +37,20 @@ _MUL = np.int64(-7046029254386353131)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _sort_unique(buf, s0, cnt):
+    """Sort ``buf[s0:s0 + cnt]`` and drop repeats in place. Returns the new count."""
+    if cnt > 1:
+        buf[s0:s0 + cnt].sort()
+        k = 1
+        for x in range(1, cnt):
+            if buf[s0 + x] != buf[s0 + k - 1]:
+                buf[s0 + k] = buf[s0 + x]
+                k += 1
+        cnt = k
+    return cnt
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _packed_items(pos, items, p, col, buf, at):
     """Write position ``p``'s items of ``items`` (``sc`` or ``it``: (symbol, origin) rows in
     ``pos[p, col] .. pos[p + 1, col]``) as sorted, deduplicated packed words at ``buf[at + 1:]``,
@@ -48,15 +62,7 @@ def _packed_items(pos, items, p, col, buf, at):
         o = items[x, 1]
         m = np.int64(-1) if o == p else pos[o, C_SIG]
         buf[s0 + x - a] = (np.int64(items[x, 0]) << 32) | (m + 1)
-    cnt = b - a
-    if cnt > 1:
-        buf[s0:s0 + cnt].sort()
-        k = 1
-        for x in range(1, cnt):
-            if buf[s0 + x] != buf[s0 + k - 1]:
-                buf[s0 + k] = buf[s0 + x]
-                k += 1
-        cnt = k
+    cnt = _sort_unique(buf, s0, b - a)
     buf[at] = cnt
     return s0 + cnt
 
@@ -209,6 +215,49 @@ def sign(pos, sc, it, ns, i, mark, todo, buf, out, slots, e_start, e_len, e_hash
         out[nout, 1] = sid
         nout += 1
     return OK, nout, first
+
+
+@numba.njit(cache=True, nogil=True)
+def template(pos, sc, it, ns, p, n0, buf, slots, e_start, e_len, e_hash, e_id, arena, meta):
+    """The id of virtual position ``p``'s *relative* content: its key with every origin written
+    as its distance back from ``p`` (a template: equal for two positions whose items are the
+    same up to a shift). -1 when an item's origin is below ``n0`` (in the chart: no template),
+    -2 `CAP`, -3 `FULL`. Keys start with ``2 + accept`` (absolute ones with 0 or 1), so a
+    template and a signature never share an id."""
+    for col in (C_SC, C_IT):
+        items = sc if col == C_SC else it
+        for x in range(pos[p, col], pos[p + 1, col]):
+            if items[x, 1] < n0:
+                return -1
+    need = 5 + (pos[p + 1, C_NS] - pos[p, C_NS]) + (pos[p + 1, C_SC] - pos[p, C_SC]) \
+        + (pos[p + 1, C_IT] - pos[p, C_IT])
+    if need > buf.shape[0]:
+        meta[M_CAPW] = W_BUF
+        meta[M_NEED] = need
+        return -2
+    buf[0] = 3 if pos[p, C_ACC] != 0 else 2
+    a = pos[p, C_NS]
+    nN = pos[p + 1, C_NS] - a
+    buf[1] = nN
+    for x in range(nN):
+        buf[2 + x] = ns[a + x]
+    L = _packed_rel(pos, sc, p, C_SC, buf, 2 + nN)
+    L = _packed_rel(pos, it, p, C_IT, buf, L)
+    sid = _intern(buf, L, slots, e_start, e_len, e_hash, e_id, arena, meta)
+    return sid if sid >= 0 else sid - 1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _packed_rel(pos, items, p, col, buf, at):
+    """`_packed_items` with origins as distances back from ``p``."""
+    a = pos[p, col]
+    b = pos[p + 1, col]
+    s0 = at + 1
+    for x in range(a, b):
+        buf[s0 + x - a] = (np.int64(items[x, 0]) << 32) | np.int64(p - items[x, 1])
+    cnt = _sort_unique(buf, s0, b - a)
+    buf[at] = cnt
+    return s0 + cnt
 
 
 @numba.njit(cache=True, nogil=True)

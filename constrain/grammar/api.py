@@ -201,16 +201,17 @@ class CompiledGrammar(Completable, CompiledConstraint):
             for f in [ex.submit(m.fill_mask, bm, r) for m, r in zip(ms, rr)]:
                 f.result()
 
-    def _mask_of(self, chart: list, deadline: float) -> np.ndarray:
+    def _mask_of(self, chart: Chart, deadline: float) -> tuple[np.ndarray, bool]:
         """The (read-only, shared) mask row of ``chart``'s last position, EOS bits included:
-        from the per-signature cache, else computed and cached."""
+        from the per-signature cache, else computed and cached; and whether it was computed
+        (then the chart's arrays past its length were overwritten: `masks.MaskBuilder`)."""
         e = self.engine
         vc = self._vc
         sig = e.sig(chart)
         r = vc.masks.get(sig)
         if r is not None:
             vc.hits += 1
-            return r
+            return r, False
         vc.misses += 1
         r = np.empty(self.vocab.words, dtype=np.int32)
         e.fill_row(self.vocab, chart, r, deadline, vc)
@@ -220,7 +221,7 @@ class CompiledGrammar(Completable, CompiledConstraint):
         with e._lock:
             if sig not in vc.masks and vc.reserve(r.nbytes, e.limits.mask_cache_bytes):
                 vc.masks[sig] = r
-        return r
+        return r, True
 
 
 class GrammarMatcher(Matcher):
@@ -318,7 +319,9 @@ class GrammarMatcher(Matcher):
         if m is not None and m[0] == len(self._hist):
             r = m[1]
         else:
-            r = c._mask_of(self._chart, self._deadline())
+            r, computed = c._mask_of(self._chart, self._deadline())
+            if computed:
+                self._fed = None  # the positions an `allows` fed were overwritten
             self._mask = (len(self._hist), r)
         bitmask[row] = r
 

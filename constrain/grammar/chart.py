@@ -61,13 +61,14 @@ def _scratch(tables) -> _Scratch:
     return s
 
 
-_jit_done = False  # the feed kernel was called once in this process
+_jit_done = False  # the kernels were called once in this process (`_warm_feed`)
 
 
 def _warm_feed(c0: "Chart") -> None:
-    """Call the feed, virtual-closure and signing kernels once, on a copy of an initial chart, so that numba
-    compiles them (or loads them from its cache: seconds on a cold cache) here, when a
-    matcher or `accepts` starts, and never inside a feed's or a mask's time budget. Once per process; the outcome does not matter."""
+    """Call the feed, virtual-closure and signing kernels once, on a copy of an initial chart,
+    so that numba compiles them (or loads them from its cache: seconds on a cold cache) here,
+    when a matcher or `accepts` starts, and never inside a feed's or a mask's time budget. Once
+    per process; the outcome does not matter."""
     global _jit_done
     c = c0.copy()
     try:
@@ -75,10 +76,14 @@ def _warm_feed(c0: "Chart") -> None:
     except LimitExceeded:
         pass
     c.close_virtual(c.n, c.n - 1, np.zeros(0, dtype=np.int32), False)  # the masks' kernel
+    from ..native.signature_kernels import W_SLOTS as SK_W_SLOTS
     from .signatures import NativeTable
 
     c.eng = None  # its throwaway ids must not reach the engine's initial chart
-    NativeTable(16).sign(c, c.n - 1, {}, 16)  # the signing kernel too (a throwaway table)
+    t = NativeTable(16)  # the signing kernels too (a throwaway table)
+    t.sign(c, c.n - 1, {}, 16)
+    t.template(c, c.n - 1, 0)
+    t._grow(SK_W_SLOTS, 0)  # its rehash
     _jit_done = True
 
 
@@ -190,13 +195,15 @@ class Chart:
             self._follow_signatures(n0, data)
         return True
 
-    def close_virtual(self, p: int, src: int, sel: np.ndarray, after_word: bool) -> bool:
+    def close_virtual(self, p: int, src: int, sel: np.ndarray, after_word: bool) -> tuple[bool, int]:
         """Write *virtual* position ``p`` (``n <= p``, positions ``n .. p - 1`` virtual too): the
         parser's closure after the lexemes of position ``src``'s scan items in the DFA states
         ``sel`` (sorted int32) end (`native.earley_kernels.close_virtual`). The chart's length is
-        unchanged; a later virtual position or feed overwrites it. Returns whether it has scan
-        items (lexemes a token can go on with). `LimitExceeded` past
-        ``max_items_per_position``. Cost: one kernel call (plus one per array grown)."""
+        unchanged; a later virtual position or feed overwrites it. `LimitExceeded` past
+        ``max_items_per_position``. Cost: one kernel call (plus one per array grown).
+
+        Returns (whether it has scan items: lexemes a token can go on with, the lowest position
+        whose items the closure read)."""
         tb = self.eng.tables
         s = _scratch(tb)
         s.st[K.L_POS] = self.eng.limits.max_items_per_position
@@ -204,7 +211,7 @@ class Chart:
             status = K.close_virtual(tb.tab, tb.off, self.pos, self.sc, self.it, self.ns, s.hk,
                                      s.tmp, s.comp, s.stamp, s.st, p, src, sel, after_word)
             if status == K.OK:
-                return self.pos.item(p + 1, K.C_SC) > self.pos.item(p, K.C_SC)
+                return self.pos.item(p + 1, K.C_SC) > self.pos.item(p, K.C_SC), int(s.st[K.S_READ])
             self._on_error(status, s, p, top=p)
 
     def lex_of(self, p: int) -> tuple:

@@ -41,7 +41,7 @@ class ESet:
     a size for the limits.
     """
 
-    __slots__ = ("pos", "scan", "N", "waiting", "accept", "n_items", "_lex", "_sig", "_b", "_tmpl")
+    __slots__ = ("pos", "scan", "N", "waiting", "accept", "n_items", "_lex", "_sig", "_b")
 
     def __init__(self, pos, scan, N=None, waiting=None, accept=False, n_items=0):
         self.pos = pos
@@ -53,7 +53,6 @@ class ESet:
         self._lex = None
         self._sig = None  # canonical id of this set's future (see `signatures`), computed lazily
         self._b = -1  # the byte read to reach this set (-1 at position 0)
-        self._tmpl = None  # virtual sets of a mask computation: template id (see `signatures`)
 
     @property
     def alive(self) -> bool:

@@ -7,11 +7,13 @@ grammar and matcher. It is the composition of parts with one job each:
   word boundaries, pruning, nullable);
 * `constrain.grammar.earley`: `ESet` and the Earley core (`Earley`: tables, ``close``, ``step``,
   ``feed``); the engine *is* an `Earley` recognizer, so the per-byte path has no indirection;
-* `constrain.grammar.signatures`: canonical ids of set futures (`Signer`: masks are cached per
-  signature, and signatures propagate along bytes) and relocatable closures (`Templates`);
+* `constrain.grammar.signatures`: canonical ids of set futures (`Signer`, `NativeTable`: masks
+  are cached per signature, and signatures propagate along bytes) and of virtual positions'
+  relative content (templates);
 * `constrain.grammar.walks`: token-trie walks per lexer state and the per-vocabulary caches
   (`Walker`, `VCache`);
-* `constrain.grammar.masks`: mask rows from cached walks plus parser closures (`MaskBuilder`);
+* `constrain.grammar.masks`: mask rows from cached walks plus native closures at virtual
+  positions past the chart (`MaskBuilder`);
 * `constrain.grammar.limits`: `GrammarLimits` and the lock the parts share.
 
 Lexing semantics: every split of the text into lexemes (lark Earley ``lexer="dynamic_complete"``),

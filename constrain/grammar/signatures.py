@@ -1,10 +1,12 @@
-"""Canonical ids of Earley sets' futures (`Signer`) and relocatable closures (`Templates`).
+"""Canonical ids of Earley sets' futures: `NativeTable` (chart positions, signed by a numba
+kernel) and `Signer` (the engine's entry point; a Python table for list charts of the reference
+recognizer and the byte transitions between signatures).
 
 A *signature* names what a chart set can still accept: two sets with the same signature have
 the same mask, so whole masks are cached per signature (`masks`), and a signature followed by a
 byte gives a known next signature (``Earley._sig_trans``), so sets on known paths are signed for
-a dict lookup per byte. Templates intern the virtual sets that a mask computation builds for
-lexemes ending deep inside one token, by content relative to their own position.
+a dict lookup per byte. A *template* names a virtual position's content relative to itself
+(`NativeTable.template`): the mask builder's key deep inside a token.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from ..native.earley_kernels import C_SIG as _C_SIG
 from .earley import ESet
 from .limits import GrammarLimits, SharedLock
 
-__all__ = ["NativeTable", "Signer", "Templates"]
+__all__ = ["NativeTable", "Signer"]
 
 
 class NativeTable:
@@ -67,6 +69,22 @@ class NativeTable:
             if status == SK.OK:
                 return pos.item(i, _C_SIG)
             if status == SK.FULL:
+                self.clear()
+            else:
+                self._grow(int(self.meta[SK.M_CAPW]), int(self.meta[SK.M_NEED]))
+
+    def template(self, chart, p: int, n0: int) -> int | None:
+        """The id of virtual position ``p``'s content relative to ``p``
+        (`native.signature_kernels.template`), or None when an item's origin is in the chart
+        (below ``n0``). Call under the lock."""
+        while True:
+            t = SK.template(chart.pos, chart.sc, chart.it, chart.ns, p, n0, self.buf, self.slots,
+                            self.e_start, self.e_len, self.e_hash, self.e_id, self.arena, self.meta)
+            if t >= 0:
+                return t
+            if t == -1:
+                return None
+            if t == -3:
                 self.clear()
             else:
                 self._grow(int(self.meta[SK.M_CAPW]), int(self.meta[SK.M_NEED]))
@@ -143,6 +161,12 @@ class Signer:
                         tr.clear()  # ids are never reused, so every entry stays true; just bounded
                     tr[(q << 8) | b] = s
         return _sig_of(chart, i)
+
+    def template(self, chart, p: int, n0: int) -> int | None:
+        """`NativeTable.template` under the lock: an id of virtual position ``p``'s content
+        relative to ``p``, None when it references the chart (positions below ``n0``)."""
+        with self._lock:
+            return self.native.template(chart, p, n0)
 
     @staticmethod
     def _unsigned_before(chart: list, i: int) -> list:
@@ -222,70 +246,3 @@ def _origins(E: ESet) -> set:
             for _, o in lst:
                 out.add(o)
     return out
-
-
-class Templates:
-    """Memo of parser closures along lexemes ending deeper and deeper inside one token (e.g. a
-    token of 64 unary minus signs: 64 nested closures). A virtual set (made during a mask) whose
-    closure read only its parent set, and whose items reference only virtual sets (not the
-    chart), is interned by its *relative* content (origins as offsets from its own position);
-    its id is kept in the set's ``_tmpl`` slot. Completing the same terminals from a set of the
-    same template gives a set of the same relative content: it is relocated instead of computed
-    (lazily: only when a closure reads it). Engine-wide (vocabulary independent); ids are never
-    reused (a fresh table replaces this one when it grows over ``GrammarLimits.max_signatures``)."""
-
-    __slots__ = ("ids", "store", "next", "lex", "n")
-
-    def __init__(self, n: int = 0):
-        self.ids: dict = {}
-        self.store: dict = {}
-        self.next: dict = {}  # (template id, terminals completed, after_word) -> template id
-        self.lex: dict = {}  # template id -> its lexer state
-        self.n = n  # last id given (a fresh table goes on from the old one's)
-
-    def intern(self, S: ESet, n0: int) -> int | None:
-        """The template id of virtual set ``S`` (virtual positions start at ``n0``), or None when
-        an item of ``S`` has its origin in the chart."""
-        p = S.pos
-        for _, o in S.scan:
-            if o < n0:
-                return None
-        if S.waiting:
-            for lst in S.waiting.values():
-                for _, o in lst:
-                    if o < n0:
-                        return None
-        scan = tuple(sorted({(g, o - p) for g, o in S.scan}))
-        wt = tuple(sorted((sym, tuple(sorted({(dr, o - p) for dr, o in lst})))
-                          for sym, lst in S.waiting.items())) if S.waiting else ()
-        N = frozenset(S.N) if S.N else None
-        key = (scan, wt, N, S.accept)
-        tid = self.ids.get(key)
-        if tid is None:
-            self.n += 1
-            tid = self.ids.setdefault(key, self.n)
-            self.store[tid] = (scan, wt, N, S.accept, S.n_items - len(S.scan))
-            self.lex[tid] = tuple(sorted({g for g, _ in S.scan}))
-        S._tmpl = tid
-        return tid
-
-    def lazy(self, tid: int, q: int) -> ESet:
-        """A set of template ``tid`` at position ``q``, its content left to `materialize`."""
-        E = ESet.__new__(ESet)
-        E.pos = q
-        E.scan = None
-        E._lex = E._sig = None
-        E._b = -1
-        E._tmpl = tid
-        return E
-
-    def materialize(self, E: ESet) -> ESet:
-        """Fill a `lazy` set's content from its template (relocated to its position)."""
-        scan, wt, N, accept, n = self.store[E._tmpl]
-        q = E.pos
-        E.waiting = {sym: [(dr, q + r) for dr, r in lst] for sym, lst in wt} if wt else None
-        E.scan = [(g, q + r) for g, r in scan]
-        E.N = N
-        E.accept = accept
-        E.n_items = n + len(scan)
-        return E

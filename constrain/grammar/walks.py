@@ -77,7 +77,7 @@ class VCache:
         # grammar and the trie
         self.uncounted: frozenset = frozenset()
         self.masks: dict = {}
-        self.contrib: dict = {}  # (id of a node set's sub dict, template id) -> (idx, val)
+        self.contrib: dict = {}  # (id of a node set's sub dict, signature or ("t", template)) -> (idx, val)
         self.mask_bytes = 0
         self.hits = self.misses = 0
 
