@@ -137,6 +137,18 @@ def _predict(tab, off, y, p, o_q0, sc, nsc, ns, nn, stamp, epoch):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _lower_bound(arr, lo, hi, x):
+    """The first index in ``lo .. hi`` of sorted ``arr`` whose value is >= ``x``."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if arr[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _complete(tab, off, sym, o, pos, it, ns, tmp, ntmp, hk, lim_pos):
     """Advance the items of position ``o`` waiting for ``sym`` (explicit ones, and the rules of
     its predicted nonterminals) into the closure. New ``ntmp`` or a negative `_add` code."""
@@ -165,14 +177,7 @@ def _complete(tab, off, sym, o, pos, it, ns, tmp, ntmp, hk, lim_pos):
     o_wait_dr = off[_WAIT_DR]
     for j in range(tab[o_wait_ptr + sym], tab[o_wait_ptr + sym + 1]):
         z = tab[o_wait_lhs + j]
-        lo = a
-        hi = b
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if ns[mid] < z:
-                lo = mid + 1
-            else:
-                hi = mid
+        lo = _lower_bound(ns, a, b, z)
         if lo < b and ns[lo] == z:
             ntmp = _add(tab[o_wait_dr + j] + 1, o, tmp, ntmp, hk, lim_pos)
             if ntmp < 0:
@@ -426,14 +431,7 @@ def close_virtual(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st, p, src, s
     m = sel.shape[0]
     for k in range(a, e):
         g = sc[k, 0]
-        lo = 0
-        hi = m
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if sel[mid] < g:
-                lo = mid + 1
-            else:
-                hi = mid
+        lo = _lower_bound(sel, 0, m, g)
         if lo < m and sel[lo] == g:
             comp[nc, 0] = tab[o_term_of + g]
             comp[nc, 1] = sc[k, 1]

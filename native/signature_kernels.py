@@ -51,20 +51,44 @@ def _sort_unique(buf, s0, cnt):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _packed_items(pos, items, p, col, buf, at):
+def _packed(pos, items, p, col, buf, at, relative):
     """Write position ``p``'s items of ``items`` (``sc`` or ``it``: (symbol, origin) rows in
     ``pos[p, col] .. pos[p + 1, col]``) as sorted, deduplicated packed words at ``buf[at + 1:]``,
-    their count at ``buf[at]``. Returns the next free index."""
+    their count at ``buf[at]``; origins as signature + 1 (0 for ``p`` itself) or, ``relative``,
+    as distances back from ``p``. Returns the next free index."""
     a = pos[p, col]
     b = pos[p + 1, col]
     s0 = at + 1
     for x in range(a, b):
         o = items[x, 1]
-        m = np.int64(-1) if o == p else pos[o, C_SIG]
-        buf[s0 + x - a] = (np.int64(items[x, 0]) << 32) | (m + 1)
+        if relative:
+            m = np.int64(p - o)
+        else:
+            m = (np.int64(-1) if o == p else pos[o, C_SIG]) + 1
+        buf[s0 + x - a] = (np.int64(items[x, 0]) << 32) | m
     cnt = _sort_unique(buf, s0, b - a)
     buf[at] = cnt
     return s0 + cnt
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _key(pos, sc, it, ns, p, buf, meta, relative):
+    """Write position ``p``'s key (module docstring; a template's when ``relative``) into
+    ``buf``. Returns its length, or -1 when ``buf`` is too small (``meta`` says how large)."""
+    need = 5 + (pos[p + 1, C_NS] - pos[p, C_NS]) + (pos[p + 1, C_SC] - pos[p, C_SC]) \
+        + (pos[p + 1, C_IT] - pos[p, C_IT])
+    if need > buf.shape[0]:
+        meta[M_CAPW] = W_BUF
+        meta[M_NEED] = need
+        return -1
+    buf[0] = (2 if relative else 0) + (1 if pos[p, C_ACC] != 0 else 0)
+    a = pos[p, C_NS]
+    nN = pos[p + 1, C_NS] - a
+    buf[1] = nN
+    for x in range(nN):
+        buf[2 + x] = ns[a + x]
+    L = _packed(pos, sc, p, C_SC, buf, 2 + nN, relative)
+    return _packed(pos, it, p, C_IT, buf, L, relative)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -191,20 +215,9 @@ def sign(pos, sc, it, ns, i, mark, todo, buf, out, slots, e_start, e_len, e_hash
     nout = 0
     for k in range(nt):
         p = todo[k]
-        need = 5 + (pos[p + 1, C_NS] - pos[p, C_NS]) + (pos[p + 1, C_SC] - pos[p, C_SC]) \
-            + (pos[p + 1, C_IT] - pos[p, C_IT])
-        if need > buf.shape[0]:
-            meta[M_CAPW] = W_BUF
-            meta[M_NEED] = need
+        L = _key(pos, sc, it, ns, p, buf, meta, False)
+        if L < 0:
             return CAP, nout, first
-        buf[0] = 1 if pos[p, C_ACC] != 0 else 0
-        a = pos[p, C_NS]
-        nN = pos[p + 1, C_NS] - a
-        buf[1] = nN
-        for x in range(nN):
-            buf[2 + x] = ns[a + x]
-        L = _packed_items(pos, sc, p, C_SC, buf, 2 + nN)
-        L = _packed_items(pos, it, p, C_IT, buf, L)
         sid = _intern(buf, L, slots, e_start, e_len, e_hash, e_id, arena, meta)
         if sid < 0:
             return (CAP if sid == -1 else FULL), nout, first
@@ -229,35 +242,11 @@ def template(pos, sc, it, ns, p, n0, buf, slots, e_start, e_len, e_hash, e_id, a
         for x in range(pos[p, col], pos[p + 1, col]):
             if items[x, 1] < n0:
                 return -1
-    need = 5 + (pos[p + 1, C_NS] - pos[p, C_NS]) + (pos[p + 1, C_SC] - pos[p, C_SC]) \
-        + (pos[p + 1, C_IT] - pos[p, C_IT])
-    if need > buf.shape[0]:
-        meta[M_CAPW] = W_BUF
-        meta[M_NEED] = need
+    L = _key(pos, sc, it, ns, p, buf, meta, True)
+    if L < 0:
         return -2
-    buf[0] = 3 if pos[p, C_ACC] != 0 else 2
-    a = pos[p, C_NS]
-    nN = pos[p + 1, C_NS] - a
-    buf[1] = nN
-    for x in range(nN):
-        buf[2 + x] = ns[a + x]
-    L = _packed_rel(pos, sc, p, C_SC, buf, 2 + nN)
-    L = _packed_rel(pos, it, p, C_IT, buf, L)
     sid = _intern(buf, L, slots, e_start, e_len, e_hash, e_id, arena, meta)
     return sid if sid >= 0 else sid - 1
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _packed_rel(pos, items, p, col, buf, at):
-    """`_packed_items` with origins as distances back from ``p``."""
-    a = pos[p, col]
-    b = pos[p + 1, col]
-    s0 = at + 1
-    for x in range(a, b):
-        buf[s0 + x - a] = (np.int64(items[x, 0]) << 32) | np.int64(p - items[x, 1])
-    cnt = _sort_unique(buf, s0, b - a)
-    buf[at] = cnt
-    return s0 + cnt
 
 
 @numba.njit(cache=True, nogil=True)

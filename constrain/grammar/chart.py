@@ -52,15 +52,24 @@ class _Scratch:
 
 
 def _scratch(tables) -> _Scratch:
+    """This thread's scratch for ``tables`` (the last one used is kept at hand: one attribute
+    lookup on the per-token path)."""
+    last = getattr(_local, "last", None)
+    if last is not None and last[0] is tables:
+        return last[1]
     d = getattr(_local, "d", None)
     if d is None:
         d = _local.d = weakref.WeakKeyDictionary()
     s = d.get(tables)
     if s is None:
         s = d[tables] = _Scratch(int(tables.off[K._K + 1]))
+    _local.last = (tables, s)  # holds one tables object per thread alive
     return s
 
 
+_S_N, _S_TOTAL, _S_DONE, _OK, _YIELD = K.S_N, K.S_TOTAL, K.S_DONE, K.OK, K.YIELD
+_L_POS, _L_TOTAL, _L_WORK = K.L_POS, K.L_TOTAL, K.L_WORK
+_feed = K.feed
 _jit_done = False  # the kernels were called once in this process (`_warm_feed`)
 
 
@@ -138,9 +147,9 @@ class Chart:
 
     def _set_limits(self, s: _Scratch, items_limit: int) -> None:
         st = s.st
-        st[K.L_POS] = self.eng.limits.max_items_per_position
-        st[K.L_TOTAL] = items_limit
-        st[K.L_WORK] = _WORK_PER_CALL
+        st[_L_POS] = self.eng.limits.max_items_per_position
+        st[_L_TOTAL] = items_limit
+        st[_L_WORK] = _WORK_PER_CALL
 
     def copy(self) -> "Chart":
         """An independent copy (fork): O(used array sizes)."""
@@ -167,20 +176,18 @@ class Chart:
         if len(data) > 64 and self.pos.shape[0] < n0 + len(data) + 2:  # one copy, not log(n)
             self._reserve_positions(n0 + len(data) + 2)
         while True:
-            st[K.S_N] = self.n
-            st[K.S_TOTAL] = self.total
-            status = K.feed(tb.tab, tb.off, self.pos, self.sc, self.it, self.ns, s.hk, s.tmp,
-                            s.comp, s.stamp, st, arr, start)
-            self.n = int(st[K.S_N])
-            self.total = int(st[K.S_TOTAL])
-            start = int(st[K.S_DONE])
-            if status == K.OK or status == K.YIELD:
+            st[_S_N] = self.n
+            st[_S_TOTAL] = self.total
+            status = _feed(tb.tab, tb.off, self.pos, self.sc, self.it, self.ns, s.hk, s.tmp,
+                           s.comp, s.stamp, st, arr, start)
+            self.n, self.total, start = st.item(_S_N), st.item(_S_TOTAL), st.item(_S_DONE)
+            if status == _OK or status == _YIELD:
                 if deadline is not None and time.perf_counter() > deadline:
                     self.truncate(n0, total0)
                     name, value = budget
                     raise LimitExceeded(name, lim.mask_time_budget_s if value is None else value,
                                         f"parsing, at byte {n0 + start - 1}")
-                if status == K.OK:
+                if status == _OK:
                     break
                 continue
             if status == K.DEAD:
@@ -191,7 +198,7 @@ class Chart:
             except LimitExceeded:
                 self.truncate(n0, total0)
                 raise
-        if self.pos[n0 - 1, K.C_SIG] >= 0:
+        if self.pos.item(n0 - 1, K.C_SIG) >= 0:
             self._follow_signatures(n0, data)
         return True
 

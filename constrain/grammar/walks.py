@@ -45,6 +45,21 @@ def _large_first_byte_nodes(trie) -> list:
     return hit[1]
 
 
+def _src_codes(srcs: np.ndarray, ptr: np.ndarray, k: int):
+    """Per node ``c`` the set ``srcs[ptr[c]:ptr[c + 1]]`` (indices into a lexer state of ``k``
+    DFA states): an int64 array of bit sets when ``k <= 62`` (no Python work per node), else a
+    list of tuples."""
+    n = len(ptr) - 1
+    if k <= 62:
+        if n <= 0:
+            return np.zeros(0, dtype=np.int64)
+        bits = np.left_shift(np.int64(1), srcs.astype(np.int64))
+        return np.bitwise_or.reduceat(bits, ptr[:-1].astype(np.int64))
+    cs = srcs.tolist()
+    cp = ptr.tolist()
+    return [tuple(cs[cp[c]:cp[c + 1]]) for c in range(n)]
+
+
 class Group:
     """Completion nodes of one walk sharing their accepting sources and whether their last byte
     is a word character (at any depth: the parser's closure after completing the same lexemes
@@ -117,6 +132,7 @@ class Walker:
         self.acc = nf.acc
         self._live_list = (nf.trans >= 0).any(axis=1).tolist()
         self._word_list = nf.word.tolist()
+        self.word_arr = np.asarray(nf.word, dtype=np.int64)  # per byte: 1 for a word byte
         self.q0 = nf.q0.tolist()
         self.q0w = nf.q0w.tolist()
         self._vcaches: dict[int, VCache] = {}
@@ -201,16 +217,17 @@ class Walker:
         walk of ``L`` drops (nothing dies below under all states together) are kept: their
         closures add only tokens allowed already. Contexts with different keywords then share the
         walks of their common states (identifiers, numbers after a space): O(k) cached rows OR-ed
-        instead of a walk of O(alive nodes × k)."""
+        instead of a walk of O(alive nodes × k). Completion nodes are handled as arrays (no
+        Python work per node)."""
         t = vocab.trie
         nn = t.n_nodes
         if not dense:  # completion nodes lie in the starts' subtrees
             nn = min(nn, int(t.node_subtree[starts].sum()))
         if len(L) > 1 and nn >= _SPLIT_NODES:
-            row, cn, srcs = self._union_walk(vocab, L, starts, nn, vc)
+            row, cn, codes = self._union_walk(vocab, L, starts, nn, vc)
         else:
-            row, cn, srcs = self._walk_kernel(t, np.asarray(L, dtype=np.int32), starts, nn, vocab.words)
-        gl = self._groups(t, cn, srcs, vc)
+            row, cn, codes = self._walk_kernel(t, np.asarray(L, dtype=np.int32), starts, nn, vocab.words)
+        gl = self._groups(t, cn, codes, vc)
         if dense:
             return Walk(row=row, groups=gl)
         idx = np.flatnonzero(row).astype(np.int64)
@@ -218,44 +235,57 @@ class Walker:
 
     def _union_walk(self, vocab, L: tuple, starts: np.ndarray, nn: int, vc: VCache):
         """`walk`'s result as the union of the single-state walks of ``L``'s states: (dense row,
-        completion nodes, per node the indices into ``L`` of the states accepting there)."""
+        completion nodes (sorted int32), per node the set of indices into ``L`` of the states
+        accepting there (`_src_codes`))."""
         row = np.zeros(vocab.words, dtype=np.int32)
         skey = starts.tobytes()
-        comp: dict = {}
+        nodes, srcs = [], []
         for j, g in enumerate(L):
             idx, val, cn = self.walk1(vocab, g, starts, skey, nn, vc)
             row[idx] |= val
-            for c in cn:
-                lst = comp.get(c)
-                if lst is None:
-                    comp[c] = [j]
-                else:
-                    lst.append(j)
-        cn = sorted(comp)
-        return row, cn, [tuple(comp[c]) for c in cn]
+            if len(cn):
+                nodes.append(cn)
+                srcs.append(np.full(len(cn), j, dtype=np.int32))
+        if not nodes:
+            return row, np.zeros(0, dtype=np.int32), _src_codes(np.zeros(0, np.int32), np.zeros(1, np.int32), len(L))
+        nodes = np.concatenate(nodes)
+        srcs = np.concatenate(srcs)
+        order = np.argsort(nodes, kind="stable")  # per node, its states in increasing order
+        nodes = nodes[order]
+        cn, first = np.unique(nodes, return_index=True)
+        ptr = np.append(first, len(nodes)).astype(np.int32)
+        return row, cn.astype(np.int32), _src_codes(srcs[order], ptr, len(L))
 
-    def _groups(self, t, cn: list, srcs: list, vc: VCache) -> tuple:
+    def _groups(self, t, cn: np.ndarray, codes, vc: VCache) -> tuple:
         """Completion nodes grouped by (last byte is a word byte, accepting states), each group's
-        sub-walk dict shared through ``vc.subs`` by every group with the same nodes."""
-        groups: dict = {}
-        word = self._word_list
-        nb = t.node_byte
-        for c, src in zip(cn, srcs):
-            key = (word[nb[c]], src)
-            lst = groups.get(key)
-            if lst is None:
-                groups[key] = [c]
-            else:
-                lst.append(c)
+        sub-walk dict shared through ``vc.subs`` by every group with the same nodes. ``codes``:
+        `_src_codes` of the nodes. Numpy work over the nodes, Python work per group."""
+        if not len(cn):
+            return ()
+        word = self.word_arr[t.node_byte[cn]]
+        if isinstance(codes, np.ndarray):  # bit sets of at most 62 states
+            key = codes * 2 + word
+            uniq, inv = np.unique(key, return_inverse=True)
+            srcs_of = [tuple(j for j in range(62) if (int(u) >> 1 >> j) & 1) for u in uniq.tolist()]
+            aw_of = [bool(int(u) & 1) for u in uniq.tolist()]
+        else:  # tuples, one per node
+            table: dict = {}
+            inv = np.array([table.setdefault((c, int(w)), len(table)) for c, w in zip(codes, word.tolist())],
+                           dtype=np.int64)
+            srcs_of = [k[0] for k in table]
+            aw_of = [bool(k[1]) for k in table]
+        order = np.argsort(inv, kind="stable")
+        bounds = np.flatnonzero(np.diff(inv[order])) + 1
         gl = []
         subs = vc.subs
-        for k, v in groups.items():
-            arr = np.asarray(v, dtype=np.int32)
+        for part in np.split(order, bounds):
+            arr = np.ascontiguousarray(cn[part], dtype=np.int32)
+            gi = int(inv[part[0]])
             key = arr.tobytes()
             sub = subs.get(key)
             if sub is None:
                 sub = subs.setdefault(key, {})
-            gl.append(Group(k[1], k[0], arr, sub))
+            gl.append(Group(srcs_of[gi], aw_of[gi], arr, sub))
         return tuple(gl)
 
     def walk1(self, vocab, g: int, starts: np.ndarray, skey: bytes, nn: int, vc: VCache):
@@ -266,7 +296,7 @@ class Walker:
         r = vc.single.get(k)
         if r is None:
             row, cn, _ = self._walk_kernel(vocab.trie, np.array([g], dtype=np.int32), starts, nn, vocab.words)
-            idx = np.flatnonzero(row)
+            idx = np.flatnonzero(row)  # cn: int32 array
             r = (idx, row[idx], cn)
             with self._lock:
                 if k not in vc.single:
@@ -277,8 +307,9 @@ class Walker:
         return r
 
     def _walk_kernel(self, t, lex: np.ndarray, starts: np.ndarray, nn: int, words: int):
-        """One `walk_lexer` call: (dense row, completion nodes, per node the tuple of indices into
-        ``lex`` of the states accepting there); ``nn`` bounds the nodes below ``starts``."""
+        """One `walk_lexer` call: (dense row, completion nodes (int32), per node the set of
+        indices into ``lex`` of the states accepting there (`_src_codes`)); ``nn`` bounds the
+        nodes below ``starts``."""
         from ..native.grammar_kernels import walk_lexer
 
         row = np.zeros(words, dtype=np.int32)
@@ -295,7 +326,4 @@ class Walker:
                 break
             row[:] = 0
             cap_src *= 4
-        cn = cnode[:nc].tolist()
-        cp = cptr[:nc + 1].tolist()
-        cs = csrc[:ns].tolist()
-        return row, cn, [tuple(cs[cp[c]:cp[c + 1]]) for c in range(nc)]
+        return row, cnode[:nc].copy(), _src_codes(csrc[:ns], cptr[:nc + 1], len(lex))
