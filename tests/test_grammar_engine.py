@@ -658,23 +658,25 @@ def test_masks_brute_force_every_step_shipped(smollm2_tokenizer, smollm2_vocab, 
     _check_masks(c, ids, set(range(len(ids) + 1)))
 
 
+@pytest.mark.parametrize("n_kw", [20, 70])
 @pytest.mark.parametrize("pad", [0, 5000])
-def test_masks_brute_force_lexer_states_over_62_states(pad):
-    """A lexer state of 70 DFA states (70 keywords predicted at once) is past the bit-set fast
-    path of `walks._src_codes` (62 states): completion nodes keep their accepting states as
-    tuples. Masks equal brute force on a small trie (one kernel walk) and on one of over 4096
-    nodes (the union of single-state walks)."""
-    kws = [f"k{i}" for i in range(70)]
+def test_masks_brute_force_many_states_accepting_together(pad, n_kw):
+    """Completion nodes where several DFA states accept (keywords and an identifier). With 70
+    keywords predicted at once the lexer state is past the bit-set fast path of
+    `walks._src_codes` (62 states): nodes keep their accepting states as tuples. Masks equal brute
+    force on a small trie (one kernel walk) and on one of over 4096 nodes (the union of
+    single-state walks)."""
+    kws = [f"k{i}" for i in range(n_kw)]
     # ID accepts where the keywords do (two accepting states per completion node), and only it
     # may be followed by "!"
-    cfg = _cfg("s", [("s", "kw s"), ("s", "kw"), ("s", "ID BANG")] + [("kw", f"K{i}") for i in range(70)],
+    cfg = _cfg("s", [("s", "kw s"), ("s", "kw"), ("s", "ID BANG")] + [("kw", f"K{i}") for i in range(n_kw)],
                [_lit(f"K{i}", w) for i, w in enumerate(kws)] + [_t("ID", "k[0-9]+"), _lit("BANG", "!")])
     toks = {b"k", b"1", b"2", b"6", b"9", b"k1", b"k12", b"k1k", b"k3k4", b"k69k", b"2k", b"k7k7k",
             b"!", b"k1!", b"k12!", b"2!", b"k3k4!"}
-    toks |= {w.encode() for w in kws} | {(a + b).encode() for a in kws[:12] for b in kws[60:]}
+    toks |= {w.encode() for w in kws} | {(a + b).encode() for a in kws[:12] for b in kws[-10:]}
     toks |= {f"z{i:05d}".encode() for i in range(pad)}  # a trie past 4096 nodes
     v = cn.Vocabulary.from_bytes([None] + sorted(toks), eos_ids=(0,))
     c = Grammar.from_cfg(cfg).compile(v)
     assert v.trie.n_nodes >= 4096 or not pad
-    ids = [v.token_bytes.index(b) for b in (b"k1", b"k12", b"k3k4", b"k69k", b"1", b"k7k7k", b"2")]
+    ids = [v.token_bytes.index(b) for b in (b"k1", b"k12", b"k3k4", b"k19", b"k1", b"k7k7k", b"2")]
     _check_masks(c, ids, set(range(len(ids) + 1)))
