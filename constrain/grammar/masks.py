@@ -69,13 +69,13 @@ class MaskBuilder:
         root = self.walker.root_walk(vocab, L, vc)
         row[:] = root.row
         for grp in root.groups:
-            self._group(vocab, vc, grp, L, chart, last, row, deadline)
+            self._group(vocab, vc, grp, chart, last, row, deadline)
         self._past(deadline, f"computing one mask at byte {last}")
 
-    def _group(self, vocab, vc: VCache, grp: Group, L: tuple, chart, src: int, row: np.ndarray,
+    def _group(self, vocab, vc: VCache, grp: Group, chart, src: int, row: np.ndarray,
                deadline: float) -> bool:
-        """OR into ``row`` the tokens below ``grp``'s nodes allowed once ``grp``'s lexemes (its
-        sources: indices into ``L``, the lexer state of position ``src``) end: their closure is
+        """OR into ``row`` the tokens below ``grp``'s nodes allowed once ``grp``'s lexemes (the
+        scan items of position ``src`` in the DFA states ``grp.sel``) end: their closure is
         virtual position ``p = src + 1``. What it adds is cached per (nodes, key of ``p``): its
         template (content relative to ``p``) when every origin in it is virtual and every closure
         below read only its parent position (then what is added below is a function of the
@@ -85,8 +85,7 @@ class MaskBuilder:
         ``src`` (this closure read only ``src``, and everything below is pure)."""
         p = src + 1
         n0 = len(chart)
-        sel = np.array([L[j] for j in grp.srcs], dtype=np.int32)
-        alive, lowest = chart.close_virtual(p, src, sel, grp.after_word)
+        alive, lowest = chart.close_virtual(p, src, grp.sel, grp.after_word)
         reads_parent = lowest >= src
         if not alive:
             return reads_parent  # no lexeme alive after these: nothing below the nodes goes on
@@ -104,7 +103,7 @@ class MaskBuilder:
                 self._past(deadline, f"computing one mask (a lexeme ending {p - n0 + 1} "
                                      "times inside a token)")
                 for g2 in w.groups:
-                    pure = self._group(vocab, vc, g2, L2, chart, p, part, deadline) and pure
+                    pure = self._group(vocab, vc, g2, chart, p, part, deadline) and pure
             idx = np.flatnonzero(part)
             hit = (idx, part[idx])
             if tid is None or pure:

@@ -65,10 +65,11 @@ class Group:
     is a word character (at any depth: the parser's closure after completing the same lexemes
     does not depend on where in the token they end)."""
 
-    __slots__ = ("srcs", "after_word", "nodes", "sub")
+    __slots__ = ("srcs", "after_word", "nodes", "sub", "sel")
 
-    def __init__(self, srcs, after_word, nodes, sub=None):
+    def __init__(self, srcs, after_word, nodes, sub=None, sel=None):
         self.srcs = srcs
+        self.sel = sel  # int32: the DFA states of ``srcs`` (of the walk's lexer state), sorted
         self.after_word = after_word
         self.nodes = nodes
         # new lexer state L2 -> Walk of these nodes' subtrees; shared by every group with the
@@ -227,7 +228,7 @@ class Walker:
             row, cn, codes = self._union_walk(vocab, L, starts, nn, vc)
         else:
             row, cn, codes = self._walk_kernel(t, np.asarray(L, dtype=np.int32), starts, nn, vocab.words)
-        gl = self._groups(t, cn, codes, vc)
+        gl = self._groups(t, cn, codes, vc, L)
         if dense:
             return Walk(row=row, groups=gl)
         idx = np.flatnonzero(row).astype(np.int64)
@@ -256,10 +257,11 @@ class Walker:
         ptr = np.append(first, len(nodes)).astype(np.int32)
         return row, cn.astype(np.int32), _src_codes(srcs[order], ptr, len(L))
 
-    def _groups(self, t, cn: np.ndarray, codes, vc: VCache) -> tuple:
+    def _groups(self, t, cn: np.ndarray, codes, vc: VCache, L: tuple) -> tuple:
         """Completion nodes grouped by (last byte is a word byte, accepting states), each group's
         sub-walk dict shared through ``vc.subs`` by every group with the same nodes. ``codes``:
-        `_src_codes` of the nodes. Numpy work over the nodes, Python work per group."""
+        `_src_codes` of the nodes (indices into the walk's lexer state ``L``). Numpy work over the
+        nodes, Python work per group."""
         if not len(cn):
             return ()
         word = self.word_arr[t.node_byte[cn]]
@@ -285,7 +287,8 @@ class Walker:
             sub = subs.get(key)
             if sub is None:
                 sub = subs.setdefault(key, {})
-            gl.append(Group(srcs_of[gi], aw_of[gi], arr, sub))
+            sel = np.array(sorted(L[j] for j in srcs_of[gi]), dtype=np.int32)
+            gl.append(Group(srcs_of[gi], aw_of[gi], arr, sub, sel))
         return tuple(gl)
 
     def walk1(self, vocab, g: int, starts: np.ndarray, skey: bytes, nn: int, vc: VCache):
