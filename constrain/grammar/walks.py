@@ -45,6 +45,19 @@ def _large_first_byte_nodes(trie) -> list:
     return hit[1]
 
 
+_FEW_NODES = 48  # completion nodes grouped in Python below this (numpy's fixed costs above)
+
+
+def _bit_indices(code: int) -> tuple:
+    """The indices of the set bits of ``code``, increasing."""
+    out = []
+    while code:
+        low = code & -code
+        out.append(low.bit_length() - 1)
+        code ^= low
+    return tuple(out)
+
+
 def _src_codes(srcs: np.ndarray, ptr: np.ndarray, k: int):
     """Per node ``c`` the set ``srcs[ptr[c]:ptr[c + 1]]`` (indices into a lexer state of ``k``
     DFA states): an int64 array of bit sets when ``k <= 62`` (no Python work per node), else a
@@ -260,35 +273,46 @@ class Walker:
     def _groups(self, t, cn: np.ndarray, codes, vc: VCache, L: tuple) -> tuple:
         """Completion nodes grouped by (last byte is a word byte, accepting states), each group's
         sub-walk dict shared through ``vc.subs`` by every group with the same nodes. ``codes``:
-        `_src_codes` of the nodes (indices into the walk's lexer state ``L``). Numpy work over the
-        nodes, Python work per group."""
+        `_src_codes` of the nodes (indices into the walk's lexer state ``L``). Few nodes (most
+        sub-walks) are grouped in Python; many (root walks: thousands) with numpy, no Python work
+        per node."""
         if not len(cn):
             return ()
         word = self.word_arr[t.node_byte[cn]]
-        if isinstance(codes, np.ndarray):  # bit sets of at most 62 states
-            key = codes * 2 + word
-            uniq, inv = np.unique(key, return_inverse=True)
-            srcs_of = [tuple(j for j in range(62) if (int(u) >> 1 >> j) & 1) for u in uniq.tolist()]
-            aw_of = [bool(int(u) & 1) for u in uniq.tolist()]
-        else:  # tuples, one per node
+        bits = isinstance(codes, np.ndarray)  # bit sets of at most 62 states, else tuples
+        if len(cn) <= _FEW_NODES:
             table: dict = {}
-            inv = np.array([table.setdefault((c, int(w)), len(table)) for c, w in zip(codes, word.tolist())],
-                           dtype=np.int64)
-            srcs_of = [k[0] for k in table]
-            aw_of = [bool(k[1]) for k in table]
-        order = np.argsort(inv, kind="stable")
-        bounds = np.flatnonzero(np.diff(inv[order])) + 1
+            for c, code, w in zip(cn.tolist(), codes.tolist() if bits else codes, word.tolist()):
+                lst = table.get((code, w))
+                if lst is None:
+                    table[(code, w)] = [c]
+                else:
+                    lst.append(c)
+            parts = [((code, w), np.array(v, dtype=np.int32)) for (code, w), v in table.items()]
+        else:
+            if bits:
+                inv = np.unique(codes * 2 + word, return_inverse=True)[1]
+            else:
+                ids: dict = {}
+                inv = np.array([ids.setdefault((c, w), len(ids)) for c, w in zip(codes, word.tolist())],
+                               dtype=np.int64)
+            order = np.argsort(inv, kind="stable")
+            bounds = np.flatnonzero(np.diff(inv[order])) + 1
+            parts = []
+            for part in np.split(order, bounds):
+                k = int(part[0])
+                code = int(codes[k]) if bits else codes[k]
+                parts.append(((code, int(word[k])), np.ascontiguousarray(cn[part], dtype=np.int32)))
         gl = []
         subs = vc.subs
-        for part in np.split(order, bounds):
-            arr = np.ascontiguousarray(cn[part], dtype=np.int32)
-            gi = int(inv[part[0]])
+        for (code, w), arr in parts:
+            srcs = _bit_indices(code) if bits else code
             key = arr.tobytes()
             sub = subs.get(key)
             if sub is None:
                 sub = subs.setdefault(key, {})
-            sel = np.array(sorted(L[j] for j in srcs_of[gi]), dtype=np.int32)
-            gl.append(Group(srcs_of[gi], aw_of[gi], arr, sub, sel))
+            sel = np.array(sorted(L[j] for j in srcs), dtype=np.int32)
+            gl.append(Group(srcs, bool(w), arr, sub, sel))
         return tuple(gl)
 
     def walk1(self, vocab, g: int, starts: np.ndarray, skey: bytes, nn: int, vc: VCache):
