@@ -304,6 +304,22 @@ def _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st, p, nsc, ncomp,
     return OK
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _short_of(pos, sc, ns, comp, p, n_scan, T, n_syms):
+    """Which array cannot hold position ``p`` (``n_scan`` scan items advanced into it and as
+    many completions, then up to ``T`` predicted scan items and ``n_syms`` nonterminals): a
+    ``CAP_*`` code, 0 when all can."""
+    if p + 2 > pos.shape[0]:
+        return CAP_POS
+    if pos[p, C_SC] + n_scan + T > sc.shape[0]:
+        return CAP_SC
+    if pos[p, C_NS] + n_syms > ns.shape[0]:
+        return CAP_NS
+    if n_scan > comp.shape[0]:
+        return CAP_COMP
+    return 0
+
+
 @numba.njit(cache=True, nogil=True)
 def init(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st):
     """Position 0: predict the start symbol. `OK`, `CAP` or `LIM_POS`."""
@@ -341,15 +357,7 @@ def feed(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st, data, start):
         p = n
         a = pos[p - 1, C_SC]
         e = pos[p, C_SC]
-        capw = 0
-        if p + 2 > pos.shape[0]:
-            capw = CAP_POS
-        elif e + (e - a) + T > sc.shape[0]:
-            capw = CAP_SC
-        elif pos[p, C_NS] + n_syms > ns.shape[0]:
-            capw = CAP_NS
-        elif e - a > comp.shape[0]:
-            capw = CAP_COMP
+        capw = _short_of(pos, sc, ns, comp, p, e - a, T, n_syms)
         if capw:
             st[S_CAPW] = capw
             st[S_DONE] = i
@@ -415,14 +423,8 @@ def close_virtual(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st, p, src, s
     o_term_of = off[_TERM_OF]
     a = pos[src, C_SC]
     e = pos[src + 1, C_SC]
-    capw = 0
-    if p + 2 > pos.shape[0]:
-        capw = CAP_POS
-    elif pos[p, C_SC] + T > sc.shape[0]:
-        capw = CAP_SC
-    elif pos[p, C_NS] + n_syms > ns.shape[0]:
-        capw = CAP_NS
-    elif e - a > comp.shape[0]:
+    capw = _short_of(pos, sc, ns, comp, p, 0, T, n_syms)
+    if not capw and e - a > comp.shape[0]:
         capw = CAP_COMP
     if capw:
         st[S_CAPW] = capw

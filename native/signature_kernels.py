@@ -98,14 +98,23 @@ def _push_origins(pos, items, col, p, mark, stamp, todo, nt, meta):
     for x in range(pos[p, col], pos[p + 1, col]):
         o = items[x, 1]
         if o != p and mark[o] != stamp and pos[o, C_SIG] < 0:
-            if nt >= todo.shape[0]:
-                meta[M_CAPW] = W_TODO
-                meta[M_NEED] = 2 * todo.shape[0]
+            nt = _push(o, mark, stamp, todo, nt, meta)
+            if nt < 0:
                 return -1
-            mark[o] = stamp
-            todo[nt] = o
-            nt += 1
     return nt
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _push(j, mark, stamp, todo, nt, meta):
+    """Mark position ``j`` and append it to ``todo``. Returns the new count, or -1 (``todo`` too
+    small; ``meta`` says)."""
+    if nt >= todo.shape[0]:
+        meta[M_CAPW] = W_TODO
+        meta[M_NEED] = 2 * todo.shape[0]
+        return -1
+    mark[j] = stamp
+    todo[nt] = j
+    return nt + 1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -121,13 +130,9 @@ def _collect(pos, sc, it, i, mark, todo, meta):
     nt = 0
     j = i
     while j >= 0 and pos[j, C_SIG] < 0:
-        if nt >= todo.shape[0]:
-            meta[M_CAPW] = W_TODO
-            meta[M_NEED] = 2 * todo.shape[0]
+        nt = _push(j, mark, stamp, todo, nt, meta)
+        if nt < 0:
             return -1
-        mark[j] = stamp
-        todo[nt] = j
-        nt += 1
         j -= 1
     k = 0
     while k < nt:
