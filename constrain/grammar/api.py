@@ -178,10 +178,12 @@ class CompiledGrammar(Completable, CompiledConstraint):
     def fill_masks(self, matchers, bitmask, rows=None, *, threads: int = 1) -> None:
         """Write each matcher's mask into ``bitmask`` rows ``rows`` (default 0..R-1); the matchers
         must belong to this compiled grammar. ``bitmask``: int32 ``[*, words]`` numpy array or CPU
-        tensor. ``threads > 1`` spreads the rows over a thread pool: the compiled grammar's caches
-        are shared under a lock, masks on known signatures are row copies and the token-trie walks
-        run in numba without the GIL, but Earley closures run in Python and hold it, so rows that
-        miss the caches scale little today (see ``benchmarks/bench_grammar_threads.py``).
+        tensor. ``threads > 1`` gives each thread of a pool one contiguous slice of the rows: the
+        compiled grammar's caches are shared under a lock, masks on known signatures are row
+        copies, and the trie walks, closures and signatures are numba kernels without the GIL, but
+        the per-group bookkeeping of a cache miss is Python and holds it, and two threads missing
+        on the same lexer state both walk it: today 2 threads are slower than 1 on cold batches
+        (``benchmarks/bench_grammar_threads.py``).
         Raises as `GrammarMatcher.fill_mask` (the first error is re-raised)."""
         bm = bitmask if type(bitmask) is np.ndarray else as_numpy_bitmask(bitmask)
         ms = list(matchers)
@@ -197,8 +199,14 @@ class CompiledGrammar(Completable, CompiledConstraint):
             return
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=min(threads, len(ms))) as ex:
-            for f in [ex.submit(m.fill_mask, bm, r) for m, r in zip(ms, rr)]:
+        def fill(lo: int, hi: int) -> None:
+            for k in range(lo, hi):
+                ms[k].fill_mask(bm, rr[k])
+
+        w = min(threads, len(ms))
+        cuts = [len(ms) * i // w for i in range(w + 1)]  # one contiguous slice per thread
+        with ThreadPoolExecutor(max_workers=w) as ex:
+            for f in [ex.submit(fill, cuts[i], cuts[i + 1]) for i in range(w)]:
                 f.result()
 
     def _mask_of(self, chart: Chart, deadline: float) -> tuple[np.ndarray, bool]:
