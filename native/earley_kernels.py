@@ -75,18 +75,25 @@ def _add(dr, o, tmp, ntmp, hk, lim_pos):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _predict_term(tab, t, o_q0, o_live, p, sc, nsc, stamp, epoch):
+    """The scan item at ``p`` of terminal ``t`` unless predicted here already (a start state
+    with no outgoing byte is dropped). Returns nsc."""
+    if stamp[0, t] != epoch:
+        stamp[0, t] = epoch
+        g = tab[o_q0 + t]
+        if tab[o_live + g]:
+            sc[nsc, 0] = g
+            sc[nsc, 1] = p
+            nsc += 1
+    return nsc
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _predict_terms(tab, o_ptr, o_lst, x, o_q0, o_live, p, sc, nsc, stamp, epoch):
-    """Scan items at ``p`` for the terminals ``tab[o_lst + ptr[x] : o_lst + ptr[x+1]]`` not
-    predicted here yet (start states with no outgoing byte dropped). Returns nsc."""
+    """Scan items at ``p`` for the terminals ``tab[o_lst + ptr[x] : o_lst + ptr[x+1]]``
+    (`_predict_term`). Returns nsc."""
     for k in range(tab[o_ptr + x], tab[o_ptr + x + 1]):
-        t = tab[o_lst + k]
-        if stamp[0, t] != epoch:
-            stamp[0, t] = epoch
-            g = tab[o_q0 + t]
-            if tab[o_live + g]:
-                sc[nsc, 0] = g
-                sc[nsc, 1] = p
-                nsc += 1
+        nsc = _predict_term(tab, tab[o_lst + k], o_q0, o_live, p, sc, nsc, stamp, epoch)
     return nsc
 
 
@@ -235,13 +242,8 @@ def _close(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st, p, nsc, ncomp,
             continue
         if nx >= T:
             nn, nsc = _predict(tab, off, nx, p, o_q0, sc, nsc, ns, nn, stamp, epoch)
-        elif stamp[0, nx] != epoch:
-            stamp[0, nx] = epoch
-            g = tab[o_q0 + nx]
-            if tab[o_live + g]:
-                sc[nsc, 0] = g
-                sc[nsc, 1] = p
-                nsc += 1
+        else:
+            nsc = _predict_term(tab, nx, o_q0, o_live, p, sc, nsc, stamp, epoch)
         if tab[o_nullable + nx]:
             ntmp = _add(dr + 1, o, tmp, ntmp, hk, lim_pos)
     if ntmp < 0:

@@ -85,14 +85,10 @@ def _warm_feed(c0: "Chart") -> None:
     except LimitExceeded:
         pass
     c.close_virtual(c.n, c.n - 1, np.zeros(0, dtype=np.int32), False)  # the masks' kernel
-    from ..native.signature_kernels import W_SLOTS as SK_W_SLOTS
     from .signatures import NativeTable
 
     c.eng = None  # its throwaway ids must not reach the engine's initial chart
-    t = NativeTable(16)  # the signing kernels too (a throwaway table)
-    t.sign(c, c.n - 1, {}, 16)
-    t.template(c, c.n - 1, 0)
-    t._grow(SK_W_SLOTS, 0)  # its rehash
+    NativeTable(16).warm_up(c)  # the signing kernels too (a throwaway table)
     _jit_done = True
 
 

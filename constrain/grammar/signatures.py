@@ -89,6 +89,13 @@ class NativeTable:
             else:
                 self._grow(int(self.meta[SK.M_CAPW]), int(self.meta[SK.M_NEED]))
 
+    def warm_up(self, chart) -> None:
+        """Call every kernel of the table once (sign, template, rehash) on ``chart``'s last
+        position, so that numba compiles or loads them now; use a throwaway table and chart."""
+        self.sign(chart, chart.n - 1, {}, 16)
+        self.template(chart, chart.n - 1, 0)
+        self._grow(SK.W_SLOTS, 0)
+
     def clear(self) -> None:
         """Drop every entry (ids go on from the counter)."""
         m = self.meta
