@@ -45,3 +45,37 @@ def test_fill_masks_refuses_foreign_matchers(smollm2_vocab):
         a.fill_masks([b.matcher()], bm)
     with pytest.raises(ValueError):
         a.fill_masks([a.matcher()], bm, rows=[0, 1])
+
+
+
+def test_fill_masks_threads_duplicates_eos_and_wide_bitmask(smollm2_tokenizer, smollm2_vocab):
+    """Threads: equal signatures computed once and copied to every row, finished matchers get the
+    EOS row, a bitmask wider than the vocabulary gets its extra columns zeroed; a second call
+    (warm: every row known) gives the same rows."""
+    vocab = smollm2_vocab
+    eos = sorted(vocab.eos_ids)[0]
+    docs = ['[1, 2, 3]', '{"k": "v"}', '[true, "a b", {"x": -1.5e3}]']
+    c = Grammar.load("json").compile(vocab, cache=False)
+    ms, seqs = [], []
+    for d in docs:
+        m = c.matcher()
+        ids = smollm2_tokenizer.encode(d, add_special_tokens=False) + [eos]
+        for k, t in enumerate(ids):
+            ms += [m.fork(), m.fork()]  # two matchers at every signature
+            seqs += [ids[:k], ids[:k]]
+            m.advance(t)
+        ms.append(m)  # finished
+        seqs.append(ids)
+    ref_c = Grammar.load("json").compile(vocab, cache=False)
+    ref = np.zeros((len(ms), vocab.words), dtype=np.int32)
+    for k, seq in enumerate(seqs):  # the same states rebuilt on another grammar, masks one by one
+        rm = ref_c.matcher()
+        for t in seq:
+            rm.advance(t)
+        rm.fill_mask(ref, k)
+    assert ref[-1].any() and not np.array_equal(ref[-1], ref[-2])
+    for _ in range(2):
+        got = np.full((len(ms), vocab.words + 3), -1, dtype=np.int32)
+        c.fill_masks(ms, got, threads=2)
+        assert not got[:, vocab.words:].any()
+        assert np.array_equal(got[:, :vocab.words], ref)

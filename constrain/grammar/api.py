@@ -178,13 +178,15 @@ class CompiledGrammar(Completable, CompiledConstraint):
     def fill_masks(self, matchers, bitmask, rows=None, *, threads: int = 1) -> None:
         """Write each matcher's mask into ``bitmask`` rows ``rows`` (default 0..R-1); the matchers
         must belong to this compiled grammar. ``bitmask``: int32 ``[*, words]`` numpy array or CPU
-        tensor. ``threads > 1`` gives each thread of a pool one contiguous slice of the rows: the
-        compiled grammar's caches are shared under a lock, masks on known signatures are row
-        copies, and the trie walks, closures and signatures are numba kernels without the GIL, but
-        the per-group bookkeeping of a cache miss is Python and holds it, and two threads missing
-        on the same lexer state both walk it: today 2 threads are slower than 1 on cold batches
-        (``benchmarks/bench_grammar_threads.py``).
-        Raises as `GrammarMatcher.fill_mask` (the first error is re-raised)."""
+        tensor. Raises as `GrammarMatcher.fill_mask` (the first error is re-raised).
+
+        ``threads > 1``: rows whose mask is known (after EOS, memo, per-signature cache) are
+        copied first on the calling thread; the other matchers are grouped by the signature of
+        their last position (equal signatures, equal masks) and each distinct mask is computed
+        once, on a pool of ``threads`` threads: first one signature per lexer state (their root
+        trie walks, the costly part, run in parallel: the kernels release the GIL), then the
+        rest, split evenly. The per-group bookkeeping of a mask miss is Python and holds the GIL,
+        so scaling is below linear (``benchmarks/bench_grammar_threads.py``)."""
         bm = bitmask if type(bitmask) is np.ndarray else as_numpy_bitmask(bitmask)
         ms = list(matchers)
         for m in ms:
@@ -197,17 +199,48 @@ class CompiledGrammar(Completable, CompiledConstraint):
             for m, r in zip(ms, rr):
                 m.fill_mask(bm, r)
             return
+        for r in rr:  # typed errors; a wider bitmask's extra columns zeroed, its view kept
+            view, _ = checked_bitmask_row(bm, r, self.vocab.words)
+        bm = view
+        misses: dict = {}  # signature -> indices of the matchers there
+        for k, m in enumerate(ms):
+            r = m._row_if_known()
+            if r is not None:
+                bm[rr[k]] = r
+            else:
+                misses.setdefault(self.engine.sig(m._chart), []).append(k)
+        if not misses:
+            return
+        firsts: dict = {}  # lexer state -> its first signature's matchers
+        rest = []
+        for ks in misses.values():
+            ch = ms[ks[0]]._chart
+            lex = ch.lex_at(ch.n - 1)
+            if lex in firsts:
+                rest.append(ks)
+            else:
+                firsts[lex] = ks
+
+        def fill(groups: list) -> None:
+            for ks in groups:
+                lead = ms[ks[0]]
+                lead.fill_mask(bm, rr[ks[0]])
+                r = lead._mask[1]
+                for k in ks[1:]:
+                    ms[k]._mask = (len(ms[k]._hist), r)
+                    bm[rr[k]] = r
+
         from concurrent.futures import ThreadPoolExecutor
 
-        def fill(lo: int, hi: int) -> None:
-            for k in range(lo, hi):
-                ms[k].fill_mask(bm, rr[k])
-
-        w = min(threads, len(ms))
-        cuts = [len(ms) * i // w for i in range(w + 1)]  # one contiguous slice per thread
-        with ThreadPoolExecutor(max_workers=w) as ex:
-            for f in [ex.submit(fill, cuts[i], cuts[i + 1]) for i in range(w)]:
-                f.result()
+        with ThreadPoolExecutor(max_workers=threads) as ex:
+            for phase in (list(firsts.values()), rest):
+                w = min(threads, len(phase))
+                if w <= 1:
+                    fill(phase)
+                    continue
+                cuts = [len(phase) * i // w for i in range(w + 1)]
+                for f in [ex.submit(fill, phase[cuts[i]:cuts[i + 1]]) for i in range(w)]:
+                    f.result()
 
     def _mask_of(self, chart: Chart, deadline: float) -> tuple[np.ndarray, bool]:
         """The (read-only, shared) mask row of ``chart``'s last position, EOS bits included:
@@ -311,6 +344,21 @@ class GrammarMatcher(Matcher):
         self._fed = (n, total, token_id, chart.n, chart.total)
         chart.truncate(n, total)
         return True
+
+    def _row_if_known(self) -> np.ndarray | None:
+        """The mask row when it costs no mask computation (after EOS, this position's memo, the
+        per-signature cache: signs the last position), else None."""
+        c = self._c
+        if self._done:
+            return c._eos_row
+        m = self._mask
+        if m is not None and m[0] == len(self._hist):
+            return m[1]
+        r = c._vc.masks.get(c.engine.sig(self._chart))
+        if r is not None:
+            c._vc.hits += 1
+            self._mask = (len(self._hist), r)
+        return r
 
     def fill_mask(self, bitmask, row: int = 0) -> None:
         c = self._c
