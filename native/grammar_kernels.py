@@ -16,9 +16,27 @@ import numba
 import numpy as np
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _loops_cover(below, loops, i, cur, d, n):
+    """Whether one of the ``n`` states ``cur[d, :n]`` stays itself on every byte below trie node
+    ``i`` (``below``: the node's bytes-below set, ``loops``: per state its self-loop bytes; both
+    as four uint64 words). Then every node below is alive, so the subtree holds no completion
+    node (none has a dead node below it) and all its tokens are allowed."""
+    for a in range(n):
+        g = cur[d, a]
+        ok = True
+        for w in range(4):
+            if below[i, w] & ~loops[g, w]:
+                ok = False
+                break
+        if ok:
+            return True
+    return False
+
+
 @numba.njit(cache=True, nogil=True)
-def walk_lexer(trans, acc, lex, starts, node_byte, node_depth, node_subtree, tok_ptr, tok_ids,
-               max_depth, row, cnode, cdepth, csrc_ptr, csrc):
+def walk_lexer(trans, acc, loops, lex, starts, node_byte, node_depth, node_subtree, below,
+               tok_ptr, tok_ids, max_depth, row, cnode, cdepth, csrc_ptr, csrc):
     """Walk the subtrees of trie nodes ``starts`` with the DFA-state set ``lex``.
 
     Parameters
@@ -27,10 +45,14 @@ def walk_lexer(trans, acc, lex, starts, node_byte, node_depth, node_subtree, tok
         Concatenated terminal DFAs (-1 dead).
     acc : bool [G]
         Accepting flags.
+    loops : uint64 [G, 4]
+        Per DFA state the bytes it loops on (``trans[g, b] == g``: `dfa_loop_bytes`).
     lex : int32 [k]
         The DFA states alive at each start node (each followed independently; deterministic).
     starts : int32 [m]
         Trie nodes; the tokens *strictly below* each start are examined (relative depth >= 1).
+    below : uint64 [n_nodes, 4]
+        Per trie node the bytes of the nodes strictly below it (`vocab_kernels.subtree_bytes`).
     row : int32 [words]
         Bits of tokens whose bytes (below the start) keep some state of ``lex`` alive are OR-ed in.
     cnode, cdepth, csrc_ptr, csrc : int32 scratch outputs
@@ -44,7 +66,10 @@ def walk_lexer(trans, acc, lex, starts, node_byte, node_depth, node_subtree, tok
     -------
     (n_completion_nodes, n_src) or (-1, -1) when ``csrc`` was too small (retry larger).
 
-    Cost: O(alive trie nodes below the starts × k).
+    Cost: O(alive trie nodes below the starts × k), except that a subtree whose bytes some
+    alive state loops on (string contents, digits, identifiers, whitespace runs: most of the
+    trie for a dense state) is taken whole: its tokens are marked from the contiguous id range
+    of the preorder, with no per-node work (nothing dies below, so it holds no completion node).
     """
     k = lex.shape[0]
     # per depth, only the states still alive: cur[d, :cnt[d]] (states), idx[d, :cnt[d]] (their
@@ -96,6 +121,14 @@ def walk_lexer(trans, acc, lex, starts, node_byte, node_depth, node_subtree, tok
             if n == 0:
                 i += node_subtree[i]
                 continue
+            sz = node_subtree[i]
+            if sz > 1 and _loops_cover(below, loops, i, cur, d, n):
+                alive += sz  # the whole subtree lives in these states: every token allowed
+                for p in range(tok_ptr[i], tok_ptr[i + sz]):
+                    t = tok_ids[p]
+                    row[t >> 5] |= np.int32(1) << np.int32(t & 31)
+                i += sz
+                continue
             alive += 1
             for p in range(tok_ptr[i], tok_ptr[i + 1]):
                 t = tok_ids[p]
@@ -145,7 +178,10 @@ def _compact(nc, cnode, cdepth, csrc_ptr, csrc):
 
 
 def warm_up() -> None:
-    """Compile (or load from numba's cache) the kernels on tiny inputs."""
+    """Compile (or load from numba's cache) the walk kernel and the trie's bytes-below kernel
+    on tiny inputs."""
+    from .vocab_kernels import subtree_bytes
+
     trans = np.full((1, 256), -1, dtype=np.int32)
     trans[0, 97] = 0
     acc = np.ones(1, dtype=np.bool_)
@@ -156,5 +192,15 @@ def warm_up() -> None:
     ti = np.array([0, 1], dtype=np.int32)
     row = np.zeros(1, dtype=np.int32)
     z = np.zeros(8, dtype=np.int32)
-    walk_lexer(trans, acc, np.zeros(1, np.int32), np.zeros(1, np.int32), nb, nd, ns, tp, ti, 2, row,
-               z.copy(), z.copy(), z.copy(), z.copy())
+    walk_lexer(trans, acc, dfa_loop_bytes(trans), np.zeros(1, np.int32), np.zeros(1, np.int32), nb,
+               nd, ns, subtree_bytes(nb, nd), tp, ti, 2, row, z.copy(), z.copy(), z.copy(),
+               z.copy())
+
+
+def dfa_loop_bytes(trans: np.ndarray) -> np.ndarray:
+    """Per DFA state ``g`` of ``trans`` (int32 [G, 256]) the bytes ``b`` with
+    ``trans[g, b] == g``, as a bit set of four little-endian uint64 words ([G, 4])."""
+    g = trans.shape[0]
+    eq = trans == np.arange(g, dtype=trans.dtype)[:, None]
+    words = np.packbits(eq, axis=1, bitorder="little").reshape(g, 4, 8)
+    return np.ascontiguousarray(words).view("<u8").reshape(g, 4).astype(np.uint64)

@@ -60,3 +60,30 @@ def build_trie(buf, offs, n_max_nodes):  # pragma: no cover - compiled
         node_subtree[node] = n_nodes - node
         sp -= 1
     return node_byte, node_depth, node_subtree, tok_node, n_nodes, max_len
+
+
+@numba.njit(cache=True)
+def subtree_bytes(node_byte, node_depth):  # pragma: no cover - compiled
+    """Per node of a preorder trie the set of bytes labelling the nodes strictly below it: uint64
+    [n_nodes, 4], byte ``b`` at bit ``b & 63`` of word ``b >> 6``. O(nodes)."""
+    n = node_byte.shape[0]
+    out = np.zeros((n, 4), np.uint64)
+    if n == 0:
+        return out
+    parent = np.zeros(n, np.int32)
+    max_d = 0
+    for i in range(n):
+        if node_depth[i] > max_d:
+            max_d = node_depth[i]
+    stack = np.zeros(max_d + 1, np.int32)
+    for i in range(1, n):
+        d = node_depth[i]
+        stack[d] = i
+        parent[i] = stack[d - 1]
+    for i in range(n - 1, 0, -1):
+        p = parent[i]
+        b = np.int64(node_byte[i])
+        for w in range(4):
+            out[p, w] |= out[i, w]
+        out[p, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+    return out

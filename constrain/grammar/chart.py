@@ -74,17 +74,20 @@ _jit_done = False  # the kernels were called once in this process (`_warm_feed`)
 
 
 def _warm_feed(c0: "Chart") -> None:
-    """Call the feed, virtual-closure and signing kernels once, on a copy of an initial chart,
-    so that numba compiles them (or loads them from its cache: seconds on a cold cache) here,
-    when a matcher or `accepts` starts, and never inside a feed's or a mask's time budget. Once
-    per process; the outcome does not matter."""
+    """Call the feed, virtual-closure, trie-walk and signing kernels once, on a copy of an
+    initial chart, so that numba compiles them (or loads them from its cache: seconds on a cold
+    cache) here, when a matcher or `accepts` starts, and never inside a feed's or a mask's time
+    budget. Once per process; the outcome does not matter."""
     global _jit_done
     c = c0.copy()
     try:
         c.feed(b" ")
     except LimitExceeded:
         pass
-    c.close_virtual(c.n, c.n - 1, np.zeros(0, dtype=np.int32), False)  # the masks' kernel
+    c.close_virtual(c.n, c.n - 1, np.zeros(0, dtype=np.int32), False)  # the masks' kernels
+    from ..native import grammar_kernels
+
+    grammar_kernels.warm_up()  # trie walks
     from .signatures import NativeTable
 
     c.eng = None  # its throwaway ids must not reach the engine's initial chart

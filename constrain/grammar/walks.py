@@ -21,6 +21,7 @@ import weakref
 import numpy as np
 
 from ..errors import LimitExceeded
+from ..native.grammar_kernels import dfa_loop_bytes
 from .limits import GrammarLimits, SharedLock
 
 __all__ = ["Group", "VCache", "Walk", "Walker"]
@@ -28,21 +29,37 @@ __all__ = ["Group", "VCache", "Walk", "Walker"]
 _SPLIT_NODES = 4096  # walks over at least this many trie nodes are unions of single-state walks
 
 
-_LARGE_FIRST: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_PER_TRIE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _per_trie(trie, name: str, key, make):
+    """``make(trie)``, computed once per (trie, ``name``, ``key``) and kept while the trie lives."""
+    d = _PER_TRIE.get(trie)
+    if d is None:
+        d = {}
+        try:
+            _PER_TRIE[trie] = d
+        except TypeError:  # pragma: no cover - a trie type without weak references
+            pass
+    hit = d.get(name)
+    if hit is None or hit[0] != key:
+        hit = d[name] = (key, make(trie))
+    return hit[1]
 
 
 def _large_first_byte_nodes(trie) -> list:
     """The depth-1 trie nodes with at least `_SPLIT_NODES` nodes below (a vector pass over the
     trie, ~1 ms at 262k tokens), once per trie."""
-    hit = _LARGE_FIRST.get(trie)
-    if hit is None or hit[0] != _SPLIT_NODES:
-        nodes = np.flatnonzero((trie.node_depth == 1) & (trie.node_subtree >= _SPLIT_NODES)).tolist()
-        hit = (_SPLIT_NODES, nodes)
-        try:
-            _LARGE_FIRST[trie] = hit
-        except TypeError:  # pragma: no cover - a trie type without weak references
-            pass
-    return hit[1]
+    return _per_trie(trie, "large_first", _SPLIT_NODES, lambda t: np.flatnonzero(
+        (t.node_depth == 1) & (t.node_subtree >= _SPLIT_NODES)).tolist())
+
+
+def _below_bytes(trie) -> np.ndarray:
+    """Per trie node the bytes strictly below it (`native.vocab_kernels.subtree_bytes`: uint64
+    [n_nodes, 4], 32 bytes per node), once per trie (~1 ms per 100k nodes)."""
+    from ..native.vocab_kernels import subtree_bytes
+
+    return _per_trie(trie, "below", 0, lambda t: subtree_bytes(t.node_byte, t.node_depth))
 
 
 _FEW_NODES = 48  # completion nodes grouped in Python below this (numpy's fixed costs above)
@@ -144,6 +161,7 @@ class Walker:
         self._lock = lock
         self.trans = nf.trans
         self.acc = nf.acc
+        self.loops = dfa_loop_bytes(nf.trans)  # per DFA state its self-loop bytes (walk skips)
         self._live_list = (nf.trans >= 0).any(axis=1).tolist()
         self._word_list = nf.word.tolist()
         self.word_arr = np.asarray(nf.word, dtype=np.int64)  # per byte: 1 for a word byte
@@ -340,15 +358,16 @@ class Walker:
         from ..native.grammar_kernels import walk_lexer
 
         row = np.zeros(words, dtype=np.int32)
+        below = _below_bytes(t)
         cap_src = max(min(4 * nn, nn * len(lex)), 1024)
         while True:
             cnode = np.empty(nn + 1, dtype=np.int32)
             cdepth = np.empty(nn + 1, dtype=np.int32)
             cptr = np.empty(nn + 2, dtype=np.int32)
             csrc = np.empty(cap_src, dtype=np.int32)
-            nc, ns = walk_lexer(self.trans, self.acc, lex, starts, t.node_byte, t.node_depth,
-                                t.node_subtree, t.tok_ptr, t.tok_ids, t.max_depth, row, cnode,
-                                cdepth, cptr, csrc)
+            nc, ns = walk_lexer(self.trans, self.acc, self.loops, lex, starts, t.node_byte,
+                                t.node_depth, t.node_subtree, below, t.tok_ptr, t.tok_ids,
+                                t.max_depth, row, cnode, cdepth, cptr, csrc)
             if nc >= 0:
                 break
             row[:] = 0
