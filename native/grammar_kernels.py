@@ -17,16 +17,19 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _loops_cover(below, loops, i, cur, d, n):
-    """Whether one of the ``n`` states ``cur[d, :n]`` stays itself on every byte below trie node
-    ``i`` (``below``: the node's bytes-below set, ``loops``: per state its self-loop bytes; both
-    as four uint64 words). Then every node below is alive, so the subtree holds no completion
+def _covered(below, cover, i, cur, d, n):
+    """Whether for one of the ``n`` states ``g = cur[d, :n]`` every string of the bytes below trie
+    node ``i`` (``below[i, :4]``), as long as the subtree is high (``below[i, 4]``), keeps ``g``
+    alive: the bytes are among its cover bytes (``cover[g, :4]``) and the height is at most its
+    reach (``cover[g, 4]``). Then every node below is alive, so the subtree holds no completion
     node (none has a dead node below it) and all its tokens are allowed."""
     for a in range(n):
         g = cur[d, a]
+        if below[i, 4] > cover[g, 4]:
+            continue
         ok = True
         for w in range(4):
-            if below[i, w] & ~loops[g, w]:
+            if below[i, w] & ~cover[g, w]:
                 ok = False
                 break
         if ok:
@@ -35,7 +38,7 @@ def _loops_cover(below, loops, i, cur, d, n):
 
 
 @numba.njit(cache=True, nogil=True)
-def walk_lexer(trans, acc, loops, lex, starts, node_byte, node_depth, node_subtree, below,
+def walk_lexer(trans, acc, cover, lex, starts, node_byte, node_depth, node_subtree, below,
                tok_ptr, tok_ids, max_depth, row, cnode, cdepth, csrc_ptr, csrc):
     """Walk the subtrees of trie nodes ``starts`` with the DFA-state set ``lex``.
 
@@ -45,14 +48,15 @@ def walk_lexer(trans, acc, loops, lex, starts, node_byte, node_depth, node_subtr
         Concatenated terminal DFAs (-1 dead).
     acc : bool [G]
         Accepting flags.
-    loops : uint64 [G, 4]
-        Per DFA state the bytes it loops on (``trans[g, b] == g``: `dfa_loop_bytes`).
+    cover : uint64 [G, 5]
+        Per DFA state its cover bytes and their reach (`dfa_cover`).
     lex : int32 [k]
         The DFA states alive at each start node (each followed independently; deterministic).
     starts : int32 [m]
         Trie nodes; the tokens *strictly below* each start are examined (relative depth >= 1).
-    below : uint64 [n_nodes, 4]
-        Per trie node the bytes of the nodes strictly below it (`vocab_kernels.subtree_bytes`).
+    below : uint64 [n_nodes, 5]
+        Per trie node the bytes of the nodes strictly below it and its height
+        (`vocab_kernels.subtree_bytes`).
     row : int32 [words]
         Bits of tokens whose bytes (below the start) keep some state of ``lex`` alive are OR-ed in.
     cnode, cdepth, csrc_ptr, csrc : int32 scratch outputs
@@ -66,10 +70,11 @@ def walk_lexer(trans, acc, loops, lex, starts, node_byte, node_depth, node_subtr
     -------
     (n_completion_nodes, n_src) or (-1, -1) when ``csrc`` was too small (retry larger).
 
-    Cost: O(alive trie nodes below the starts × k), except that a subtree whose bytes some
-    alive state loops on (string contents, digits, identifiers, whitespace runs: most of the
-    trie for a dense state) is taken whole: its tokens are marked from the contiguous id range
-    of the preorder, with no per-node work (nothing dies below, so it holds no completion node).
+    Cost: O(alive trie nodes below the starts × k), except that a subtree that provably keeps an
+    alive state alive on every path (`_covered`: string contents, bounded-length strings,
+    digits, identifiers, whitespace runs; most of the trie for a dense state) is taken whole:
+    its tokens are marked from the contiguous id range of the preorder, with no per-node work
+    (nothing dies below, so it holds no completion node).
     """
     k = lex.shape[0]
     # per depth, only the states still alive: cur[d, :cnt[d]] (states), idx[d, :cnt[d]] (their
@@ -122,7 +127,7 @@ def walk_lexer(trans, acc, loops, lex, starts, node_byte, node_depth, node_subtr
                 i += node_subtree[i]
                 continue
             sz = node_subtree[i]
-            if sz > 1 and _loops_cover(below, loops, i, cur, d, n):
+            if sz > 1 and _covered(below, cover, i, cur, d, n):
                 alive += sz  # the whole subtree lives in these states: every token allowed
                 for p in range(tok_ptr[i], tok_ptr[i + sz]):
                     t = tok_ids[p]
@@ -192,15 +197,124 @@ def warm_up() -> None:
     ti = np.array([0, 1], dtype=np.int32)
     row = np.zeros(1, dtype=np.int32)
     z = np.zeros(8, dtype=np.int32)
-    walk_lexer(trans, acc, dfa_loop_bytes(trans), np.zeros(1, np.int32), np.zeros(1, np.int32), nb,
+    walk_lexer(trans, acc, dfa_cover(trans, 1), np.zeros(1, np.int32), np.zeros(1, np.int32), nb,
                nd, ns, subtree_bytes(nb, nd), tp, ti, 2, row, z.copy(), z.copy(), z.copy(),
                z.copy())
 
 
-def dfa_loop_bytes(trans: np.ndarray) -> np.ndarray:
-    """Per DFA state ``g`` of ``trans`` (int32 [G, 256]) the bytes ``b`` with
-    ``trans[g, b] == g``, as a bit set of four little-endian uint64 words ([G, 4])."""
-    g = trans.shape[0]
-    eq = trans == np.arange(g, dtype=trans.dtype)[:, None]
-    words = np.packbits(eq, axis=1, bitorder="little").reshape(g, 4, 8)
-    return np.ascontiguousarray(words).view("<u8").reshape(g, 4).astype(np.uint64)
+_INF_REACH = np.uint64(1) << np.uint64(62)
+
+
+@numba.njit(cache=True, nogil=True)
+def dfa_cover(trans, min_bytes):
+    """Per DFA state ``g`` (``trans``: int32 [G, 256], -1 dead) its *cover*: uint64 [G, 5], four
+    words of bytes then the reach. The cover bytes ``C_g`` are the bytes leading to a state whose
+    live bytes include all of ``g``'s (kept only when at least ``min_bytes``: string contents,
+    digits, whitespace; a literal's chain has none). The reach is the largest ``h`` such that
+    every string of at most ``h`` bytes of ``C_g`` keeps ``g`` alive (``2**62`` when unbounded,
+    e.g. a self-loop; ``maxLength - k`` after ``k`` characters of a bounded string): the
+    distance, over ``C_g`` bytes, to a state where some ``C_g`` byte is dead. States with equal
+    cover bytes reached from one another are solved by one reverse breadth-first search.
+    Cost: O(G × 256) plus O(states reached × |C_g|) per distinct cover."""
+    G = trans.shape[0]
+    out = np.zeros((G, 5), np.uint64)
+    alive = np.zeros((G, 4), np.uint64)
+    one = np.uint64(1)
+    for g in range(G):
+        for b in range(256):
+            if trans[g, b] >= 0:
+                alive[g, b >> 6] |= one << np.uint64(b & 63)
+    for g in range(G):
+        cnt = 0
+        for b in range(256):
+            t = trans[g, b]
+            if t < 0:
+                continue
+            ok = True
+            for w in range(4):
+                if alive[g, w] & ~alive[t, w]:
+                    ok = False
+                    break
+            if ok:
+                out[g, b >> 6] |= one << np.uint64(b & 63)
+                cnt += 1
+        if cnt < min_bytes:
+            for w in range(4):
+                out[g, w] = 0
+    done = np.zeros(G, np.bool_)
+    loc = np.full(G, -1, np.int64)
+    cb = np.empty(256, np.int64)
+    for g in range(G):
+        if done[g] or (out[g, 0] | out[g, 1] | out[g, 2] | out[g, 3]) == 0:
+            continue
+        nb = 0
+        for b in range(256):
+            if (out[g, b >> 6] >> np.uint64(b & 63)) & one:
+                cb[nb] = b
+                nb += 1
+        # the states reached from g by cover bytes (closed: every alive successor is listed)
+        R = [g]
+        loc[g] = 0
+        h = 0
+        while h < len(R):
+            s = R[h]
+            h += 1
+            for j in range(nb):
+                t = trans[s, cb[j]]
+                if t >= 0 and loc[t] < 0:
+                    loc[t] = len(R)
+                    R.append(t)
+        m = len(R)
+        indeg = np.zeros(m + 1, np.int64)
+        dist = np.full(m, -1, np.int64)
+        queue = np.empty(m, np.int64)
+        qt = 0
+        for k in range(m):
+            s = R[k]
+            leaky = False
+            for j in range(nb):
+                t = trans[s, cb[j]]
+                if t < 0:
+                    leaky = True
+                else:
+                    indeg[loc[t] + 1] += 1
+            if leaky:
+                dist[k] = 0
+                queue[qt] = k
+                qt += 1
+        for k in range(m):
+            indeg[k + 1] += indeg[k]
+        fill = indeg[:m].copy()
+        preds = np.empty(indeg[m], np.int64)
+        for k in range(m):
+            s = R[k]
+            for j in range(nb):
+                t = trans[s, cb[j]]
+                if t >= 0:
+                    x = loc[t]
+                    preds[fill[x]] = k
+                    fill[x] += 1
+        qh = 0
+        while qh < qt:
+            x = queue[qh]
+            qh += 1
+            for e in range(indeg[x], indeg[x + 1]):
+                k = preds[e]
+                if dist[k] < 0:
+                    dist[k] = dist[x] + 1
+                    queue[qt] = k
+                    qt += 1
+        for k in range(m):
+            s = R[k]
+            loc[s] = -1
+            if done[s]:
+                continue
+            same = True
+            for w in range(4):
+                if out[s, w] != out[g, w]:
+                    same = False
+                    break
+            if same:
+                done[s] = True
+                out[s, 4] = _INF_REACH if dist[k] < 0 else np.uint64(dist[k])
+    return out

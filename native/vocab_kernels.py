@@ -64,10 +64,11 @@ def build_trie(buf, offs, n_max_nodes):  # pragma: no cover - compiled
 
 @numba.njit(cache=True)
 def subtree_bytes(node_byte, node_depth):  # pragma: no cover - compiled
-    """Per node of a preorder trie the set of bytes labelling the nodes strictly below it: uint64
-    [n_nodes, 4], byte ``b`` at bit ``b & 63`` of word ``b >> 6``. O(nodes)."""
+    """Per node of a preorder trie the set of bytes labelling the nodes strictly below it and its
+    height: uint64 [n_nodes, 5], byte ``b`` at bit ``b & 63`` of word ``b >> 6``, then the largest
+    depth below the node relative to it (0 for a leaf). O(nodes)."""
     n = node_byte.shape[0]
-    out = np.zeros((n, 4), np.uint64)
+    out = np.zeros((n, 5), np.uint64)
     if n == 0:
         return out
     parent = np.zeros(n, np.int32)
@@ -86,4 +87,6 @@ def subtree_bytes(node_byte, node_depth):  # pragma: no cover - compiled
         for w in range(4):
             out[p, w] |= out[i, w]
         out[p, b >> 6] |= np.uint64(1) << np.uint64(b & 63)
+        if out[i, 4] + np.uint64(1) > out[p, 4]:
+            out[p, 4] = out[i, 4] + np.uint64(1)
     return out

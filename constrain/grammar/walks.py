@@ -21,7 +21,7 @@ import weakref
 import numpy as np
 
 from ..errors import LimitExceeded
-from ..native.grammar_kernels import dfa_loop_bytes
+from ..native.grammar_kernels import dfa_cover
 from .limits import GrammarLimits, SharedLock
 
 __all__ = ["Group", "VCache", "Walk", "Walker"]
@@ -55,12 +55,15 @@ def _large_first_byte_nodes(trie) -> list:
 
 
 def _below_bytes(trie) -> np.ndarray:
-    """Per trie node the bytes strictly below it (`native.vocab_kernels.subtree_bytes`: uint64
-    [n_nodes, 4], 32 bytes per node), once per trie (~1 ms per 100k nodes)."""
+    """Per trie node the bytes strictly below it and its height (`native.vocab_kernels.
+    subtree_bytes`: uint64 [n_nodes, 5], 40 bytes per node), once per trie (~1 ms per 100k
+    nodes)."""
     from ..native.vocab_kernels import subtree_bytes
 
     return _per_trie(trie, "below", 0, lambda t: subtree_bytes(t.node_byte, t.node_depth))
 
+
+_COVER_MIN_BYTES = 8  # DFA states surely alive on fewer bytes are not worth a whole-subtree test
 
 _FEW_NODES = 48  # completion nodes grouped in Python below this (numpy's fixed costs above)
 
@@ -161,7 +164,9 @@ class Walker:
         self._lock = lock
         self.trans = nf.trans
         self.acc = nf.acc
-        self.loops = dfa_loop_bytes(nf.trans)  # per DFA state its self-loop bytes (walk skips)
+        # per DFA state the bytes (and how many of them) that surely keep it alive: subtrees the
+        # walks take whole (`native.grammar_kernels.dfa_cover`)
+        self.cover = dfa_cover(nf.trans, _COVER_MIN_BYTES)
         self._live_list = (nf.trans >= 0).any(axis=1).tolist()
         self._word_list = nf.word.tolist()
         self.word_arr = np.asarray(nf.word, dtype=np.int64)  # per byte: 1 for a word byte
@@ -365,7 +370,7 @@ class Walker:
             cdepth = np.empty(nn + 1, dtype=np.int32)
             cptr = np.empty(nn + 2, dtype=np.int32)
             csrc = np.empty(cap_src, dtype=np.int32)
-            nc, ns = walk_lexer(self.trans, self.acc, self.loops, lex, starts, t.node_byte,
+            nc, ns = walk_lexer(self.trans, self.acc, self.cover, lex, starts, t.node_byte,
                                 t.node_depth, t.node_subtree, below, t.tok_ptr, t.tok_ids,
                                 t.max_depth, row, cnode, cdepth, cptr, csrc)
             if nc >= 0:
