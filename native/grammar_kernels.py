@@ -213,9 +213,9 @@ def dfa_cover(trans, min_bytes):
     digits, whitespace; a literal's chain has none). The reach is the largest ``h`` such that
     every string of at most ``h`` bytes of ``C_g`` keeps ``g`` alive (``2**62`` when unbounded,
     e.g. a self-loop; ``maxLength - k`` after ``k`` characters of a bounded string): the
-    distance, over ``C_g`` bytes, to a state where some ``C_g`` byte is dead. States with equal
-    cover bytes reached from one another are solved by one reverse breadth-first search.
-    Cost: O(G × 256) plus O(states reached × |C_g|) per distinct cover."""
+    distance, over ``C_g`` bytes, to a state where some ``C_g`` byte is dead. All states with
+    equal cover bytes are solved by one closure and one reverse breadth-first search.
+    Cost: O(G × 256) plus O(states reached × |C_g|) per distinct set of cover bytes."""
     G = trans.shape[0]
     out = np.zeros((G, 5), np.uint64)
     alive = np.zeros((G, 4), np.uint64)
@@ -241,20 +241,39 @@ def dfa_cover(trans, min_bytes):
         if cnt < min_bytes:
             for w in range(4):
                 out[g, w] = 0
+    # states with equal cover bytes are solved together: one closure, one reverse search
+    keys = np.full(G, np.int64(-1))
+    for g in range(G):
+        if out[g, 0] | out[g, 1] | out[g, 2] | out[g, 3]:
+            x = np.uint64(1469598103934665603)
+            for w in range(4):
+                x = (x ^ out[g, w]) * np.uint64(1099511628211)
+            keys[g] = np.int64(x >> np.uint64(2))
+    order = np.argsort(keys)
     done = np.zeros(G, np.bool_)
     loc = np.full(G, -1, np.int64)
     cb = np.empty(256, np.int64)
-    for g in range(G):
-        if done[g] or (out[g, 0] | out[g, 1] | out[g, 2] | out[g, 3]) == 0:
+    for i in range(G):
+        g = order[i]
+        if done[g] or keys[g] < 0:
             continue
         nb = 0
         for b in range(256):
             if (out[g, b >> 6] >> np.uint64(b & 63)) & one:
                 cb[nb] = b
                 nb += 1
-        # the states reached from g by cover bytes (closed: every alive successor is listed)
+        # the states reached by cover bytes from every state with these cover bytes (closed:
+        # every alive successor is listed)
         R = [g]
         loc[g] = 0
+        j = i + 1
+        while j < G and keys[order[j]] == keys[g]:
+            s = order[j]
+            j += 1
+            if out[s, 0] == out[g, 0] and out[s, 1] == out[g, 1] and out[s, 2] == out[g, 2] \
+                    and out[s, 3] == out[g, 3]:
+                loc[s] = len(R)
+                R.append(s)
         h = 0
         while h < len(R):
             s = R[h]
