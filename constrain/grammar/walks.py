@@ -6,6 +6,10 @@ the *context-independent* tokens (every byte keeps some partial lexeme alive: al
 needed) and the *completion nodes*: trie nodes where some lexeme may end with a subtree where the
 pure lexer path dies. Completion nodes with the same accepting lexemes are grouped (`Group`); the
 mask builder (`masks`) closes the parser over each group and walks the group's subtrees again.
+The kernel takes a subtree whole where an alive state provably survives every path below it (the
+state's cover bytes and reach, `native.grammar_kernels.dfa_cover`, against the node's bytes below
+and height, `native.vocab_kernels.subtree_bytes`): a dense state's walk costs its tokens, not
+its trie nodes.
 
 Walks are cached per vocabulary (`VCache`): root walks per ``L``, sub-walks per (completion node
 set, new lexer state), and single-DFA-state walks, of which large multi-state walks are unions
