@@ -25,16 +25,18 @@ def _covered(below, cover, i, cur, d, n):
     node (none has a dead node below it) and all its tokens are allowed."""
     for a in range(n):
         g = cur[d, a]
-        if below[i, 4] > cover[g, 4]:
-            continue
-        ok = True
-        for w in range(4):
-            if below[i, w] & ~cover[g, w]:
-                ok = False
-                break
-        if ok:
+        if below[i, 4] <= cover[g, 4] and _subset(below, i, cover, g):
             return True
     return False
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _subset(x, i, y, j):
+    """Whether the 256-bit set ``x[i, :4]`` is included in ``y[j, :4]`` (uint64 words)."""
+    for w in range(4):
+        if x[i, w] & ~y[j, w]:
+            return False
+    return True
 
 
 @numba.njit(cache=True, nogil=True)
@@ -228,14 +230,7 @@ def dfa_cover(trans, min_bytes):
         cnt = 0
         for b in range(256):
             t = trans[g, b]
-            if t < 0:
-                continue
-            ok = True
-            for w in range(4):
-                if alive[g, w] & ~alive[t, w]:
-                    ok = False
-                    break
-            if ok:
+            if t >= 0 and _subset(alive, g, alive, t):
                 out[g, b >> 6] |= one << np.uint64(b & 63)
                 cnt += 1
         if cnt < min_bytes:
