@@ -199,9 +199,12 @@ class CompiledGrammar(Completable, CompiledConstraint):
             for m, r in zip(ms, rr):
                 m.fill_mask(bm, r)
             return
-        for r in rr:  # typed errors; a wider bitmask's extra columns zeroed, its view kept
-            view, _ = checked_bitmask_row(bm, r, self.vocab.words)
-        bm = view
+        words = self.vocab.words
+        for r in {min(rr), max(rr)}:  # typed errors (type, shape, row range)
+            checked_bitmask_row(bm, r, words)
+        if bm.shape[1] > words:  # ids past the vocabulary are never allowed
+            bm[rr, words:] = 0
+            bm = bm[:, :words]
         misses: dict = {}  # signature -> indices of the matchers there
         for k, m in enumerate(ms):
             r = m._row_if_known()
