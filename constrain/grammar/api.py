@@ -185,8 +185,9 @@ class CompiledGrammar(Completable, CompiledConstraint):
         their last position (equal signatures, equal masks) and each distinct mask is computed
         once, on a pool of ``threads`` threads: first one signature per lexer state (their root
         trie walks, the costly part, run in parallel: the kernels release the GIL), then the
-        rest, split evenly. The per-group bookkeeping of a mask miss is Python and holds the GIL,
-        so scaling is below linear (``benchmarks/bench_grammar_threads.py``)."""
+        rest, split evenly. The per-group bookkeeping of a mask miss is Python and holds the GIL:
+        today cold batches run slower on 2 threads than on 1 (0.6-0.7x), warm ones at 1.1-1.4x
+        (``benchmarks/bench_grammar_threads.py``, docs/grammar-engine.md)."""
         bm = bitmask if type(bitmask) is np.ndarray else as_numpy_bitmask(bitmask)
         ms = list(matchers)
         for m in ms:
