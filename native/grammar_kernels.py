@@ -216,8 +216,67 @@ def dfa_cover(trans, min_bytes):
     every string of at most ``h`` bytes of ``C_g`` keeps ``g`` alive (``2**62`` when unbounded,
     e.g. a self-loop; ``maxLength - k`` after ``k`` characters of a bounded string): the
     distance, over ``C_g`` bytes, to a state where some ``C_g`` byte is dead. All states with
-    equal cover bytes are solved by one closure and one reverse breadth-first search.
-    Cost: O(G × 256) plus O(states reached × |C_g|) per distinct set of cover bytes."""
+    equal cover bytes are solved by one closure and one reverse breadth-first search
+    (`_reach_search`). Cost: O(G × 256) plus O(states reached × |C_g|) per distinct set of
+    cover bytes."""
+    G = trans.shape[0]
+    out = _cover_bytes(trans, min_bytes)
+    keys = np.full(G, np.int64(-1))  # equal cover bytes, equal keys (-1: no cover)
+    for g in range(G):
+        if out[g, 0] | out[g, 1] | out[g, 2] | out[g, 3]:
+            x = np.uint64(1469598103934665603)
+            for w in range(4):
+                x = (x ^ out[g, w]) * np.uint64(1099511628211)
+            keys[g] = np.int64(x >> np.uint64(2))
+    order = np.argsort(keys)
+    done = np.zeros(G, np.bool_)
+    loc = np.full(G, -1, np.int64)
+    R = np.empty(G, np.int64)
+    cb = np.empty(256, np.int64)
+    for i in range(G):
+        g = order[i]
+        if done[g] or keys[g] < 0:
+            continue
+        nb = 0
+        for b in range(256):
+            if (out[g, b >> 6] >> np.uint64(b & 63)) & np.uint64(1):
+                cb[nb] = b
+                nb += 1
+        # every state with these cover bytes, then what they reach by them (closed: every alive
+        # successor is listed)
+        m = 0
+        j = i
+        while j < G and keys[order[j]] == keys[g]:
+            s = order[j]
+            j += 1
+            if _subset(out, s, out, g) and _subset(out, g, out, s):
+                loc[s] = m
+                R[m] = s
+                m += 1
+        h = 0
+        while h < m:
+            s = R[h]
+            h += 1
+            for k in range(nb):
+                t = trans[s, cb[k]]
+                if t >= 0 and loc[t] < 0:
+                    loc[t] = m
+                    R[m] = t
+                    m += 1
+        dist = _reach_search(trans, R[:m], loc, cb[:nb])
+        for k in range(m):
+            s = R[k]
+            loc[s] = -1
+            if not done[s] and _subset(out, s, out, g) and _subset(out, g, out, s):
+                done[s] = True
+                out[s, 4] = _INF_REACH if dist[k] < 0 else np.uint64(dist[k])
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _cover_bytes(trans, min_bytes):
+    """`dfa_cover`'s first four words: per state the bytes leading to a state alive on a superset
+    of its live bytes, cleared where fewer than ``min_bytes``."""
     G = trans.shape[0]
     out = np.zeros((G, 5), np.uint64)
     alive = np.zeros((G, 4), np.uint64)
@@ -236,99 +295,50 @@ def dfa_cover(trans, min_bytes):
         if cnt < min_bytes:
             for w in range(4):
                 out[g, w] = 0
-    # states with equal cover bytes are solved together: one closure, one reverse search
-    keys = np.full(G, np.int64(-1))
-    for g in range(G):
-        if out[g, 0] | out[g, 1] | out[g, 2] | out[g, 3]:
-            x = np.uint64(1469598103934665603)
-            for w in range(4):
-                x = (x ^ out[g, w]) * np.uint64(1099511628211)
-            keys[g] = np.int64(x >> np.uint64(2))
-    order = np.argsort(keys)
-    done = np.zeros(G, np.bool_)
-    loc = np.full(G, -1, np.int64)
-    cb = np.empty(256, np.int64)
-    for i in range(G):
-        g = order[i]
-        if done[g] or keys[g] < 0:
-            continue
-        nb = 0
-        for b in range(256):
-            if (out[g, b >> 6] >> np.uint64(b & 63)) & one:
-                cb[nb] = b
-                nb += 1
-        # the states reached by cover bytes from every state with these cover bytes (closed:
-        # every alive successor is listed)
-        R = [g]
-        loc[g] = 0
-        j = i + 1
-        while j < G and keys[order[j]] == keys[g]:
-            s = order[j]
-            j += 1
-            if out[s, 0] == out[g, 0] and out[s, 1] == out[g, 1] and out[s, 2] == out[g, 2] \
-                    and out[s, 3] == out[g, 3]:
-                loc[s] = len(R)
-                R.append(s)
-        h = 0
-        while h < len(R):
-            s = R[h]
-            h += 1
-            for j in range(nb):
-                t = trans[s, cb[j]]
-                if t >= 0 and loc[t] < 0:
-                    loc[t] = len(R)
-                    R.append(t)
-        m = len(R)
-        indeg = np.zeros(m + 1, np.int64)
-        dist = np.full(m, -1, np.int64)
-        queue = np.empty(m, np.int64)
-        qt = 0
-        for k in range(m):
-            s = R[k]
-            leaky = False
-            for j in range(nb):
-                t = trans[s, cb[j]]
-                if t < 0:
-                    leaky = True
-                else:
-                    indeg[loc[t] + 1] += 1
-            if leaky:
-                dist[k] = 0
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _reach_search(trans, R, loc, cb):
+    """Per state ``R[k]`` (closed under the bytes ``cb``; ``loc`` maps a state to its index) the
+    number of ``cb`` bytes to the nearest state where one of them is dead (-1: none reachable):
+    a breadth-first search backwards from those states."""
+    m = R.shape[0]
+    indeg = np.zeros(m + 1, np.int64)
+    dist = np.full(m, -1, np.int64)
+    queue = np.empty(m, np.int64)
+    qt = 0
+    for k in range(m):
+        leaky = False
+        for j in range(cb.shape[0]):
+            t = trans[R[k], cb[j]]
+            if t < 0:
+                leaky = True
+            else:
+                indeg[loc[t] + 1] += 1
+        if leaky:
+            dist[k] = 0
+            queue[qt] = k
+            qt += 1
+    for k in range(m):
+        indeg[k + 1] += indeg[k]
+    fill = indeg[:m].copy()
+    preds = np.empty(indeg[m], np.int64)
+    for k in range(m):
+        for j in range(cb.shape[0]):
+            t = trans[R[k], cb[j]]
+            if t >= 0:
+                x = loc[t]
+                preds[fill[x]] = k
+                fill[x] += 1
+    qh = 0
+    while qh < qt:
+        x = queue[qh]
+        qh += 1
+        for e in range(indeg[x], indeg[x + 1]):
+            k = preds[e]
+            if dist[k] < 0:
+                dist[k] = dist[x] + 1
                 queue[qt] = k
                 qt += 1
-        for k in range(m):
-            indeg[k + 1] += indeg[k]
-        fill = indeg[:m].copy()
-        preds = np.empty(indeg[m], np.int64)
-        for k in range(m):
-            s = R[k]
-            for j in range(nb):
-                t = trans[s, cb[j]]
-                if t >= 0:
-                    x = loc[t]
-                    preds[fill[x]] = k
-                    fill[x] += 1
-        qh = 0
-        while qh < qt:
-            x = queue[qh]
-            qh += 1
-            for e in range(indeg[x], indeg[x + 1]):
-                k = preds[e]
-                if dist[k] < 0:
-                    dist[k] = dist[x] + 1
-                    queue[qt] = k
-                    qt += 1
-        for k in range(m):
-            s = R[k]
-            loc[s] = -1
-            if done[s]:
-                continue
-            same = True
-            for w in range(4):
-                if out[s, w] != out[g, w]:
-                    same = False
-                    break
-            if same:
-                done[s] = True
-                out[s, 4] = _INF_REACH if dist[k] < 0 else np.uint64(dist[k])
-    return out
+    return dist
