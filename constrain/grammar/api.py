@@ -246,27 +246,27 @@ class CompiledGrammar(Completable, CompiledConstraint):
                 for f in [ex.submit(fill, phase[cuts[i]:cuts[i + 1]]) for i in range(w)]:
                     f.result()
 
-    def _mask_of(self, chart: Chart, deadline: float) -> tuple[np.ndarray, bool]:
+    def _mask_of(self, chart: Chart, deadline: float) -> np.ndarray:
         """The (read-only, shared) mask row of ``chart``'s last position, EOS bits included:
-        from the per-signature cache, else computed and cached; and whether it was computed
-        (then the chart's arrays past its length were overwritten: `masks.MaskBuilder`)."""
+        from the per-signature cache, else computed and cached (writing virtual positions past
+        `Chart.virtual_start`: `masks.MaskBuilder`)."""
         e = self.engine
         vc = self._vc
         sig = e.sig(chart)
         r = vc.masks.get(sig)
         if r is not None:
             vc.hits += 1
-            return r, False
+            return r
         vc.misses += 1
         r = np.empty(self.vocab.words, dtype=np.int32)
         e.fill_row(self.vocab, chart, r, deadline, vc)
-        if chart[-1].accept:
+        if chart.accept_at(chart.n - 1):
             r |= self._eos_row
         r.flags.writeable = False
         with e._lock:
             if sig not in vc.masks and vc.reserve(r.nbytes, e.limits.mask_cache_bytes):
                 vc.masks[sig] = r
-        return r, True
+        return r
 
 
 class GrammarMatcher(Matcher):
@@ -347,6 +347,7 @@ class GrammarMatcher(Matcher):
         # `advance(token_id)` next (AWRS) takes these positions back instead of feeding again
         self._fed = (n, total, token_id, chart.n, chart.total)
         chart.truncate(n, total)
+        chart.keep = self._fed[3]  # masks write their virtual positions after these
         return True
 
     def _row_if_known(self) -> np.ndarray | None:
@@ -379,9 +380,7 @@ class GrammarMatcher(Matcher):
         if m is not None and m[0] == len(self._hist):
             r = m[1]
         else:
-            r, computed = c._mask_of(self._chart, self._deadline())
-            if computed:
-                self._fed = None  # the positions an `allows` fed were overwritten
+            r = c._mask_of(self._chart, self._deadline())
             self._mask = (len(self._hist), r)
         bitmask[row] = r
 

@@ -105,7 +105,7 @@ class Chart:
     """A chart of ``n`` byte positions over ``engine`` (an `earley.Earley`), ``total`` Earley
     items in all. Not thread-safe (one per matcher); kernels release the GIL."""
 
-    __slots__ = ("eng", "n", "total", "pos", "sc", "it", "ns", "_memo", "_lex")
+    __slots__ = ("eng", "n", "total", "pos", "sc", "it", "ns", "_memo", "_lex", "keep")
 
     def __init__(self, eng, n, total, pos, sc, it, ns):
         self.eng = eng
@@ -114,6 +114,9 @@ class Chart:
         self.pos, self.sc, self.it, self.ns = pos, sc, it, ns
         self._memo: dict = {}
         self._lex = (-1, ())  # (position, its lexer state) last computed
+        # positions ``n .. keep - 1`` past the length are kept (an `allows` feed that `advance`
+        # may take back, `restore`): masks write their virtual positions from `virtual_start`
+        self.keep = 0
 
     @classmethod
     def initial(cls, eng) -> "Chart":
@@ -167,6 +170,7 @@ class Chart:
         tb = eng.tables
         lim = eng.limits
         n0, total0 = self.n, self.total
+        self.keep = 0  # what was kept past the length is overwritten
         arr = np.frombuffer(data, dtype=np.uint8)
         s = _scratch(tb)
         self._set_limits(s, lim.max_items_total if items_limit is None else items_limit)
@@ -266,6 +270,7 @@ class Chart:
 
     def truncate(self, n: int, total: int | None = None) -> None:
         """Keep positions ``0 .. n - 1`` (rollback); ``total``: their items, when known."""
+        self.keep = 0
         if n >= self.n:
             return
         self.n = n
@@ -279,9 +284,16 @@ class Chart:
 
     def restore(self, n: int, total: int) -> None:
         """Take back the positions up to ``n`` that a `truncate` dropped, when nothing was fed
-        since (the caller's contract: the arrays past the length are intact until a feed)."""
+        since and they were kept (``keep >= n``: masks write their virtual positions after
+        them)."""
         self.n = n
         self.total = total
+        self.keep = 0
+
+    def virtual_start(self) -> int:
+        """The first array row a mask may write virtual positions at: past the length and past
+        the positions kept for a `restore` (``keep``)."""
+        return self.n if self.keep <= self.n else self.keep
 
     # ------------------------------------------------------------------ reading
     def accept_at(self, p: int) -> bool:

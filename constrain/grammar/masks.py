@@ -55,10 +55,11 @@ class MaskBuilder:
         a closure kernel call, a signature and, on a cache miss, a cached subtree walk,
         recursively for lexemes ending further inside the token.
 
-        Virtual positions ``len(chart)``, ``len(chart) + 1``, ... (one per nesting level) are
-        written into the chart's arrays past its length (overwriting what a rolled-back feed
-        left there): the parser only compares positions, so where in the token a lexeme ends
-        does not matter."""
+        Virtual positions ``v0``, ``v0 + 1``, ... (one per nesting level, ``v0`` =
+        `chart.Chart.virtual_start`: past the length and past positions kept for a `restore`)
+        are written into the chart's arrays (overwriting what a rolled-back feed left there):
+        the parser only compares positions, so where in the token a lexeme ends does not
+        matter."""
         if vc is None:
             vc = self.walker.vcache(vocab)
         last = len(chart) - 1
@@ -68,23 +69,23 @@ class MaskBuilder:
             return
         root = self.walker.root_walk(vocab, L, vc)
         row[:] = root.row
+        v0 = chart.virtual_start()
         for grp in root.groups:
-            self._group(vocab, vc, grp, chart, last, row, deadline)
+            self._group(vocab, vc, grp, chart, last, v0, v0, row, deadline)
         self._past(deadline, f"computing one mask at byte {last}")
 
-    def _group(self, vocab, vc: VCache, grp: Group, chart, src: int, row: np.ndarray,
-               deadline: float) -> bool:
+    def _group(self, vocab, vc: VCache, grp: Group, chart, src: int, p: int, n0: int,
+               row: np.ndarray, deadline: float) -> bool:
         """OR into ``row`` the tokens below ``grp``'s nodes allowed once ``grp``'s lexemes (the
         scan items of position ``src`` in the DFA states ``grp.sel``) end: their closure is
-        virtual position ``p = src + 1``. What it adds is cached per (nodes, key of ``p``): its
-        template (content relative to ``p``) when every origin in it is virtual and every closure
-        below read only its parent position (then what is added below is a function of the
-        template: "pure"), else its signature (exact in every case).
+        virtual position ``p`` (``n0``: the first virtual one; one deeper is ``p + 1``). What it
+        adds is cached per (nodes, key of ``p``): its template (content relative to ``p``) when
+        every origin in it is virtual and every closure below read only its parent position
+        (then what is added below is a function of the template: "pure"), else its signature
+        (exact in every case).
 
         Returns whether what was added is a function of position ``src``'s content relative to
         ``src`` (this closure read only ``src``, and everything below is pure)."""
-        p = src + 1
-        n0 = len(chart)
         alive, lowest = chart.close_virtual(p, src, grp.sel, grp.after_word)
         reads_parent = lowest >= src
         if not alive:
@@ -103,7 +104,7 @@ class MaskBuilder:
                 self._past(deadline, f"computing one mask (a lexeme ending {p - n0 + 1} "
                                      "times inside a token)")
                 for g2 in w.groups:
-                    pure = self._group(vocab, vc, g2, chart, p, part, deadline) and pure
+                    pure = self._group(vocab, vc, g2, chart, p, p + 1, n0, part, deadline) and pure
             idx = np.flatnonzero(part)
             hit = (idx, part[idx])
             if tid is None or pure:
