@@ -28,7 +28,7 @@ from .vocab import Vocabulary
 
 __all__ = ["DiskCache", "enable_disk_cache", "disable_disk_cache", "stable_key", "library_digest"]
 
-CACHE_FORMAT = 5  # 5: walkers carry their DFA self-loop bytes; 4: native signature table, no Python templates; 3: engines carry `tables.EarleyTables` (the numba Earley core); 2: the grammar engine split into modules
+CACHE_FORMAT = 5  # 5: walkers carry their DFA-state covers (`grammar_kernels.dfa_cover`); 4: native signature table, no Python templates; 3: engines carry `tables.EarleyTables` (the numba Earley core); 2: the grammar engine split into modules
 DEFAULT_MAX_BYTES = 2 << 30  # 2 GiB
 _SUFFIX = ".pkl"
 
