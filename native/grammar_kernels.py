@@ -184,9 +184,33 @@ def _compact(nc, cnode, cdepth, csrc_ptr, csrc):
     return m, ns
 
 
+@numba.njit(cache=True, nogil=True)
+def walk_nodes(trans, acc, cover, lex, starts, node_byte, node_depth, node_subtree, below,
+               tok_ptr, tok_ids, max_depth, row, cnode, cdepth, csrc_ptr, csrc):
+    """`walk_lexer` (same arguments) returning its completion nodes as new arrays: (number of
+    completion nodes, or -1 when ``csrc`` was too small; the nodes (int32); per node the bit set
+    of the indices into ``lex`` of its accepting states (int64, filled when ``len(lex) <= 62``,
+    else empty: read ``csrc[csrc_ptr[c]:csrc_ptr[c + 1]]``)). One dispatch instead of a
+    kernel call plus numpy calls per walk."""
+    nc, ns = walk_lexer(trans, acc, cover, lex, starts, node_byte, node_depth, node_subtree,
+                        below, tok_ptr, tok_ids, max_depth, row, cnode, cdepth, csrc_ptr, csrc)
+    if nc < 0:
+        return -1, cnode[:0].copy(), np.zeros(0, dtype=np.int64)
+    nodes = cnode[:nc].copy()
+    if lex.shape[0] > 62:
+        return nc, nodes, np.zeros(0, dtype=np.int64)
+    codes = np.zeros(nc, dtype=np.int64)
+    for c in range(nc):
+        code = np.int64(0)
+        for p in range(csrc_ptr[c], csrc_ptr[c + 1]):
+            code |= np.int64(1) << np.int64(csrc[p])
+        codes[c] = code
+    return nc, nodes, codes
+
+
 def warm_up() -> None:
-    """Compile (or load from numba's cache) the walk kernel and the trie's bytes-below kernel
-    on tiny inputs."""
+    """Compile (or load from numba's cache) the walk kernels, the trie's bytes-below kernel and
+    the DFA shape kernel on tiny inputs."""
     from .vocab_kernels import subtree_bytes
 
     trans = np.full((1, 256), -1, dtype=np.int32)
@@ -199,9 +223,10 @@ def warm_up() -> None:
     ti = np.array([0, 1], dtype=np.int32)
     row = np.zeros(1, dtype=np.int32)
     z = np.zeros(8, dtype=np.int32)
-    walk_lexer(trans, acc, dfa_cover(trans, 1), np.zeros(1, np.int32), np.zeros(1, np.int32), nb,
+    walk_nodes(trans, acc, dfa_cover(trans, 1), np.zeros(1, np.int32), np.zeros(1, np.int32), nb,
                nd, ns, subtree_bytes(nb, nd), tp, ti, 2, row, z.copy(), z.copy(), z.copy(),
                z.copy())
+    dfa_shape(trans, acc, 0, np.full(1, -1, np.int32), np.zeros(1, np.int32), np.zeros(8, np.int32))
 
 
 _INF_REACH = np.uint64(1) << np.uint64(62)
@@ -342,3 +367,57 @@ def _reach_search(trans, R, loc, cb):
                 queue[qt] = k
                 qt += 1
     return dist
+
+
+@numba.njit(cache=True, nogil=True)
+def dfa_shape(trans, acc, g, ids, order, out):
+    """The canonical form of the DFA reachable from state ``g``: states numbered in BFS order from
+    ``g`` (bytes increasing), each written to ``out`` (int32) as its accepting flag, its live
+    byte runs as pairs (``lo | hi << 8``, number of the target), then -1. Two states with equal
+    forms accept the same byte strings from every reachable state alike, so a trie walk from one
+    equals the walk from the other (covers included: they are functions of this form).
+
+    ``ids`` (int32 [G]) must hold -1 and is restored; ``order`` is int32 [G] scratch. Returns the
+    length written, or -1 when ``out`` was too small. Cost O(reachable states × 256)."""
+    n = 1
+    order[0] = g
+    ids[g] = 0
+    k = 0
+    w = 0
+    cap = out.shape[0]
+    ok = True
+    while k < n:
+        s = order[k]
+        k += 1
+        if w + 2 > cap:
+            ok = False
+            break
+        out[w] = 1 if acc[s] else 0
+        w += 1
+        b = 0
+        while b < 256:
+            t = trans[s, b]
+            if t < 0:
+                b += 1
+                continue
+            e = b
+            while e + 1 < 256 and trans[s, e + 1] == t:
+                e += 1
+            if ids[t] < 0:
+                ids[t] = n
+                order[n] = t
+                n += 1
+            if w + 3 > cap:
+                ok = False
+                break
+            out[w] = b | (e << 8)
+            out[w + 1] = ids[t]
+            w += 2
+            b = e + 1
+        if not ok:
+            break
+        out[w] = -1
+        w += 1
+    for j in range(n):
+        ids[order[j]] = -1
+    return w if ok else -1

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import constrain as cn
 from constrain.grammar.walks import _below_bytes
-from constrain.native.grammar_kernels import dfa_cover, walk_lexer
+from constrain.native.grammar_kernels import dfa_cover, dfa_shape, walk_lexer
 from constrain.native.vocab_kernels import subtree_bytes
 
 ALPHABET = [0x00, 0x22, 0x41, 0x61, 0x62, 0x80, 0xC3, 0xFF]  # one or two bytes per 64-byte word
@@ -104,6 +104,63 @@ def test_walk_equals_python_reference(case):
         assert np.array_equal(row, ref_row)
         got = {int(cnode[c]): tuple(csrc[cptr[c]:cptr[c + 1]].tolist()) for c in range(nc)}
         assert got == ref_comp
+
+
+def _shape(trans, acc, g) -> bytes:
+    G = trans.shape[0]
+    ids = np.full(G, -1, dtype=np.int32)
+    out = np.empty(8, dtype=np.int32)
+    while True:  # start too small: the kernel's overflow path is taken too
+        w = dfa_shape(trans, acc, g, ids, np.empty(G, dtype=np.int32), out)
+        assert (ids == -1).all()  # its scratch is restored
+        if w >= 0:
+            return out[:w].tobytes()
+        out = np.empty(2 * len(out), dtype=np.int32)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_cases(), st.randoms(use_true_random=False))
+def test_equal_shapes_have_equal_walks(case, rnd):
+    """`dfa_shape` (the key of the walks shared between grammars): a DFA next to a copy of itself
+    with its states renumbered, one accepting flag flipped in a third copy. Copies of a state
+    have equal shapes; any two states with equal shapes have equal single-state walks (so a walk
+    cached under a shape is right for every state of that shape)."""
+    trans, acc, toks, _ = case
+    n = trans.shape[0]
+    perm = list(range(n))
+    rnd.shuffle(perm)
+    inv = np.argsort(perm)
+    copy = np.where(trans >= 0, np.asarray(perm, dtype=np.int32)[np.maximum(trans, 0)], -1)[inv] + n
+    copy[trans[inv] < 0] = -1
+    third = np.where(trans >= 0, trans + 2 * n, -1)
+    big = np.concatenate([trans, copy.astype(np.int32), third.astype(np.int32)])
+    flip = rnd.randrange(n)
+    big_acc = np.concatenate([acc, acc[inv], acc])
+    big_acc[2 * n + flip] = not big_acc[2 * n + flip]
+    shapes = [_shape(big, big_acc, g) for g in range(3 * n)]
+    for g in range(n):
+        assert shapes[g] == shapes[n + perm[g]]
+    v = cn.Vocabulary.from_bytes([None] + toks)
+    root = np.zeros(1, dtype=np.int32)
+    walks = {}
+    for g in range(3 * n):
+        row, comp = _walk(big, big_acc, np.array([g], dtype=np.int32), root, v)
+        first = walks.setdefault(shapes[g], (row, comp))
+        assert np.array_equal(first[0], row) and first[1] == comp
+    assert shapes[flip] != shapes[2 * n + flip]  # the flipped state itself is reachable from it
+
+
+def test_shapes_tell_apart_the_same_rows_wired_differently():
+    """``a+`` and ``a(aa)*`` have the same states row by row but for where one edge goes."""
+    trans = np.full((4, 256), -1, dtype=np.int32)
+    trans[0, 97], trans[1, 97] = 1, 1  # a+
+    trans[2, 97], trans[3, 97] = 3, 2  # a(aa)*
+    acc = np.array([False, True, False, True])
+    assert _shape(trans, acc, 0) != _shape(trans, acc, 2)
+    v = cn.Vocabulary.from_bytes([None, b"a", b"ab", b"aa", b"aab"])  # "b" ends the lexeme
+    lex0, lex2 = np.array([0], dtype=np.int32), np.array([2], dtype=np.int32)
+    root = np.zeros(1, dtype=np.int32)
+    assert _walk(trans, acc, lex0, root, v)[1] != _walk(trans, acc, lex2, root, v)[1]
 
 
 def _bits(words) -> set:

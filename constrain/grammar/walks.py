@@ -12,20 +12,22 @@ and height, `native.vocab_kernels.subtree_bytes`): a dense state's walk costs it
 its trie nodes.
 
 Walks are cached per vocabulary (`VCache`): root walks per ``L``, sub-walks per (completion node
-set, new lexer state), and single-DFA-state walks, of which large multi-state walks are unions
-(`Walker.walk`); those of the terminals' start states are registered when a vocabulary is
+set, new lexer state), and single-DFA-state walks, of which large walks are unions
+(`Walker.walk`). Single-state walks are also shared between grammars, keyed by the canonical form
+of the automaton reachable from the state (`Walker.shape`, `_SharedWalks`); those of the terminals' start states are registered when a vocabulary is
 first compiled (`Walker.warm_single`) and made on first use. Every new lexer state counts against
 ``GrammarLimits.max_lexer_states``.
 """
 
 from __future__ import annotations
 
+import threading
 import weakref
 
 import numpy as np
 
 from ..errors import LimitExceeded
-from ..native.grammar_kernels import dfa_cover
+from ..native.grammar_kernels import dfa_cover, dfa_shape, walk_nodes
 from .limits import GrammarLimits, SharedLock
 
 __all__ = ["Group", "VCache", "Walk", "Walker"]
@@ -65,6 +67,77 @@ def _below_bytes(trie) -> np.ndarray:
     from ..native.vocab_kernels import subtree_bytes
 
     return _per_trie(trie, "below", 0, lambda t: subtree_bytes(t.node_byte, t.node_depth))
+
+
+class _KernelScratch:
+    """One thread's output arrays of `walk_lexer` for one trie (reused: a fresh multi-megabyte
+    array per walk costs page faults), grown on demand."""
+
+    __slots__ = ("trie", "below", "cnode", "cdepth", "cptr", "csrc")
+
+    def __init__(self, trie):
+        self.trie = weakref.ref(trie)
+        self.below = _below_bytes(trie)
+        self.cnode = self.cdepth = self.cptr = self.csrc = np.zeros(0, dtype=np.int32)
+
+    def arrays(self, nn: int, cap_src: int):
+        if len(self.cnode) < nn + 1:
+            self.cnode = np.empty(nn + 1, dtype=np.int32)
+            self.cdepth = np.empty(nn + 1, dtype=np.int32)
+            self.cptr = np.empty(nn + 2, dtype=np.int32)
+        if len(self.csrc) < cap_src:
+            self.csrc = np.empty(cap_src, dtype=np.int32)
+        return self.cnode, self.cdepth, self.cptr, self.csrc
+
+
+_tls = threading.local()
+
+
+def _kernel_scratch(trie) -> _KernelScratch:
+    """This thread's `_KernelScratch` for ``trie`` (one kept per thread: the last trie walked)."""
+    s = getattr(_tls, "scratch", None)
+    if s is None or s.trie() is not trie:
+        s = _tls.scratch = _KernelScratch(trie)
+    return s
+
+
+_SHARED_WALK_BYTES = 64 << 20  # per trie: single-state walks shared by every grammar
+
+
+class _SharedWalks:
+    """Single-state walks of one trie shared by every grammar (`Walker.walk1`), keyed by (start
+    nodes, the state's canonical DFA form, `Walker.shape`): the walk of a state is a function of
+    that form, so JSON strings, numbers, whitespace and identifiers are walked once per
+    vocabulary and process, not once per compiled grammar. Holds at most `_SHARED_WALK_BYTES`
+    (then cleared); the arrays are read-only."""
+
+    __slots__ = ("lock", "walks", "nbytes")
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.walks: dict = {}
+        self.nbytes = 0
+
+    def put(self, key, walk: tuple) -> tuple:
+        """Store ``walk`` (idx, val, completion nodes) unless present; returns the stored one."""
+        size = sum(a.nbytes for a in walk) + len(key[0]) + len(key[1]) + 64
+        for a in walk:
+            a.flags.writeable = False
+        with self.lock:
+            if size > _SHARED_WALK_BYTES:
+                return walk
+            if self.nbytes + size > _SHARED_WALK_BYTES:
+                self.walks.clear()
+                self.nbytes = 0
+            hit = self.walks.get(key)
+            if hit is None:
+                hit = self.walks[key] = walk
+                self.nbytes += size
+            return hit
+
+
+def _shared_walks(trie) -> _SharedWalks:
+    return _per_trie(trie, "shared_walks", 0, lambda t: _SharedWalks())
 
 
 _COVER_MIN_BYTES = 8  # DFA states surely alive on fewer bytes are not worth a whole-subtree test
@@ -178,6 +251,25 @@ class Walker:
         self.q0w = nf.q0w.tolist()
         self._vcaches: dict[int, VCache] = {}
         self._n_lexer_states = 0
+        self._shapes: dict[int, bytes] = {}  # DFA state -> `shape`
+
+    def shape(self, g: int) -> bytes:
+        """The canonical form of the DFA reachable from state ``g`` (`native.grammar_kernels.
+        dfa_shape`), memoised: equal forms have equal trie walks, in any grammar."""
+        k = self._shapes.get(g)
+        if k is None:
+            G = self.trans.shape[0]
+            ids = np.full(G, -1, dtype=np.int32)
+            order = np.empty(G, dtype=np.int32)
+            cap = 1024
+            while True:
+                out = np.empty(cap, dtype=np.int32)
+                w = dfa_shape(self.trans, self.acc, g, ids, order, out)
+                if w >= 0:
+                    break
+                cap *= 4
+            k = self._shapes[g] = out[:w].tobytes()
+        return k
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -251,7 +343,7 @@ class Walker:
 
     def walk(self, vocab, L: tuple, starts: np.ndarray, dense: bool, vc: VCache) -> Walk:
         """Walk the subtrees below ``starts`` (the whole trie when ``dense``) with lexer state ``L``.
-        Large walks with several states are the union of cached single-state walks (`walk1`):
+        Large walks are the union of cached single-state walks (`walk1`, shared between grammars):
         the states are followed independently, so the marked tokens are the union of theirs, and
         a node is a completion node of ``L`` for the states accepting there. A single state only
         drops a completion node when nothing dies below it under that state, so some nodes that a
@@ -264,7 +356,7 @@ class Walker:
         nn = t.n_nodes
         if not dense:  # completion nodes lie in the starts' subtrees
             nn = min(nn, int(t.node_subtree[starts].sum()))
-        if len(L) > 1 and nn >= _SPLIT_NODES:
+        if nn >= _SPLIT_NODES:
             row, cn, codes = self._union_walk(vocab, L, starts, nn, vc)
         else:
             row, cn, codes = self._walk_kernel(t, np.asarray(L, dtype=np.int32), starts, nn, vocab.words)
@@ -349,9 +441,14 @@ class Walker:
         k = (skey, g)
         r = vc.single.get(k)
         if r is None:
-            row, cn, _ = self._walk_kernel(vocab.trie, np.array([g], dtype=np.int32), starts, nn, vocab.words)
-            idx = np.flatnonzero(row)  # cn: int32 array
-            r = (idx, row[idx], cn)
+            shared = _shared_walks(vocab.trie)
+            sk = (skey, self.shape(g))
+            r = shared.walks.get(sk)
+            if r is None:
+                row, cn, _ = self._walk_kernel(vocab.trie, np.array([g], dtype=np.int32), starts, nn,
+                                               vocab.words)
+                idx = np.flatnonzero(row)  # cn: int32 array
+                r = shared.put(sk, (idx, row[idx], cn))
             with self._lock:
                 if k not in vc.single:
                     if k not in vc.uncounted:
@@ -364,21 +461,19 @@ class Walker:
         """One `walk_lexer` call: (dense row, completion nodes (int32), per node the set of
         indices into ``lex`` of the states accepting there (`_src_codes`)); ``nn`` bounds the
         nodes below ``starts``."""
-        from ..native.grammar_kernels import walk_lexer
-
         row = np.zeros(words, dtype=np.int32)
-        below = _below_bytes(t)
-        cap_src = max(min(4 * nn, nn * len(lex)), 1024)
+        s = _kernel_scratch(t)
+        k = len(lex)
+        cap_src = max(min(4 * nn, nn * k), 1024)
         while True:
-            cnode = np.empty(nn + 1, dtype=np.int32)
-            cdepth = np.empty(nn + 1, dtype=np.int32)
-            cptr = np.empty(nn + 2, dtype=np.int32)
-            csrc = np.empty(cap_src, dtype=np.int32)
-            nc, ns = walk_lexer(self.trans, self.acc, self.cover, lex, starts, t.node_byte,
-                                t.node_depth, t.node_subtree, below, t.tok_ptr, t.tok_ids,
-                                t.max_depth, row, cnode, cdepth, cptr, csrc)
+            cnode, cdepth, cptr, csrc = s.arrays(nn, cap_src)
+            nc, nodes, codes = walk_nodes(self.trans, self.acc, self.cover, lex, starts, t.node_byte,
+                                          t.node_depth, t.node_subtree, s.below, t.tok_ptr,
+                                          t.tok_ids, t.max_depth, row, cnode, cdepth, cptr, csrc)
             if nc >= 0:
                 break
             row[:] = 0
-            cap_src *= 4
-        return row, cnode[:nc].copy(), _src_codes(csrc[:ns], cptr[:nc + 1], len(lex))
+            cap_src = 4 * len(csrc)
+        if k > 62:
+            codes = _src_codes(csrc[:int(cptr[nc])], cptr[:nc + 1], k)
+        return row, nodes, codes
