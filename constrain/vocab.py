@@ -438,6 +438,17 @@ class Vocabulary:
         return h.hexdigest()
 
     @functools.cached_property
+    def byte_table(self) -> tuple[np.ndarray, list[int]]:
+        """Every token's bytes in one uint8 array and the offsets of each id's bytes (``size + 1``
+        Python ints): ``flat[off[t]:off[t + 1]]`` is a view, no copy (a parser fed per token
+        skips ``np.frombuffer``). Built once per vocabulary (a join of the tokens)."""
+        parts = [b or b"" for b in self.token_bytes]
+        off = [0]
+        for b in parts:
+            off.append(off[-1] + len(b))
+        return np.frombuffer(b"".join(parts), dtype=np.uint8), off
+
+    @functools.cached_property
     def trie(self) -> TokenTrie:
         eos = self._eos_set
         entries = [(b, i) for i, b in enumerate(self.token_bytes) if b and i not in eos]

@@ -141,6 +141,7 @@ class CompiledGrammar(Completable, CompiledConstraint):
         self._eos = frozenset(int(e) for e in vocab.eos_ids)
         self._eos_ids = [int(e) for e in vocab.eos_ids]
         self._token_bytes = vocab.token_bytes
+        self._flat, self._off = vocab.byte_table
         self._vc = self.engine.vcache(vocab)
         self.engine.warm_single(vocab, self._vc)
         L = Chart.initial(self.engine).lex_at(0)
@@ -311,11 +312,12 @@ class GrammarMatcher(Matcher):
         c = self._c
         if not 0 <= token_id < c.vocab.size:
             return False
-        data = c._token_bytes[token_id]
-        if not data:
+        off = c._off
+        lo, hi = off[token_id], off[token_id + 1]
+        if lo == hi:
             return False
         self._fed = None
-        return self._chart.feed(data, c.engine.limits.max_items_total, self._deadline())
+        return self._chart.feed(c._flat[lo:hi], c.engine.limits.max_items_total, self._deadline())
 
     def allows(self, token_id: int) -> bool:
         if type(token_id) is not int:

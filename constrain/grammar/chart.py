@@ -160,9 +160,10 @@ class Chart:
                      self.ns.copy())
 
     # ------------------------------------------------------------------ feeding
-    def feed(self, data: bytes, items_limit: int | None = None, deadline: float | None = None,
+    def feed(self, data, items_limit: int | None = None, deadline: float | None = None,
              budget: tuple = ("mask_time_budget_s", None)) -> bool:
-        """Append one position per byte of ``data``; False (chart unchanged) when a byte kills
+        """Append one position per byte of ``data`` (bytes, or a uint8 array: no conversion);
+        False (chart unchanged) when a byte kills
         the parse. `LimitExceeded` (chart unchanged) past ``max_items_per_position``,
         ``items_limit`` (items of the whole chart; default ``max_items_total``) or ``deadline``
         (a ``time.perf_counter()`` value, checked between kernel calls; ``budget`` names it)."""
@@ -171,10 +172,12 @@ class Chart:
         lim = eng.limits
         n0, total0 = self.n, self.total
         self.keep = 0  # what was kept past the length is overwritten
-        arr = np.frombuffer(data, dtype=np.uint8)
+        arr = np.frombuffer(data, dtype=np.uint8) if type(data) is bytes else data
         s = _scratch(tb)
-        self._set_limits(s, lim.max_items_total if items_limit is None else items_limit)
         st = s.st
+        st[_L_POS] = lim.max_items_per_position
+        st[_L_TOTAL] = lim.max_items_total if items_limit is None else items_limit
+        st[_L_WORK] = _WORK_PER_CALL
         start = 0
         if len(data) > 64 and self.pos.shape[0] < n0 + len(data) + 2:  # one copy, not log(n)
             self._reserve_positions(n0 + len(data) + 2)
@@ -202,7 +205,7 @@ class Chart:
                 self.truncate(n0, total0)
                 raise
         if self.pos.item(n0 - 1, K.C_SIG) >= 0:
-            self._follow_signatures(n0, data)
+            self._follow_signatures(n0, data if type(data) is bytes else data.tobytes())
         return True
 
     def close_virtual(self, p: int, src: int, sel: np.ndarray, after_word: bool) -> tuple[bool, int]:
