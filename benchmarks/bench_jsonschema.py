@@ -7,7 +7,10 @@ Per subset of ``shared/data/jsonschemabench``:
 - compile time p50/p99 (schema → grammar → compiled against the vocabulary, first mask included);
 - per-token mask p50/p99, stepping through token sequences of valid instances: the instances are
   random walks of *our* matcher (random allowed tokens, biased towards structural tokens, until
-  EOS), and the same token sequences are fed to the peers;
+  EOS), and the same token sequences are fed to the peers. Ours are timed on a freshly compiled
+  engine, with the trie walks shared between grammars (`constrain.grammar.walks.shared_walks`)
+  as the earlier schemas left them, not as this schema's untimed walks did (``--cold-walks``:
+  none shared at all, every schema alone in its process);
 - soundness: every finished walk is validated with ``jsonschema`` (format checker on).
 
 Usage::
@@ -113,6 +116,8 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=10.0, help="per-schema compile limit (s)")
     ap.add_argument("--peers", nargs="*", default=["llguidance", "xgrammar"])
     ap.add_argument("--coverage-only", action="store_true", help="compile only (all schemas)")
+    ap.add_argument("--cold-walks", action="store_true",
+                    help="time each schema's masks with no trie walks shared from earlier schemas")
     ap.add_argument("--grammar-only", action="store_true",
                     help="coverage of schema -> grammar only (no vocabulary, no peers; CPU-time limit)")
     ap.add_argument("--subsets", nargs="*", default=None, help="only these subsets (file stems)")
@@ -131,6 +136,7 @@ def main(argv=None) -> int:
     import jsonschema
 
     from constrain.errors import ConstraintError
+    from constrain.grammar.walks import shared_walks
     from constrain.schema import JsonSchema
     from constrain.vocab import Vocabulary
 
@@ -199,6 +205,10 @@ def main(argv=None) -> int:
             finally:
                 _stop_timer()
             seqs = []
+            # the timed pass below sees the walks shared from earlier schemas (a process serving
+            # many schemas), not those of this schema's untimed walks; --cold-walks: none at all
+            shared = shared_walks(vocab)
+            snap = shared.snapshot()
             if comp is not None and not a.coverage_only:
                 try:
                     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
@@ -231,6 +241,7 @@ def main(argv=None) -> int:
                     if not ok:
                         st["invalid"].append((sid, text[:200]))
                 if seqs:  # our per-token masks, on a fresh engine (the walks warmed the caches)
+                    shared.restore(({}, {}, 0) if a.cold_walks else snap)
                     comp = JsonSchema(schema).compile(vocab, cache=False)
                 for seq in seqs:
                     mm = comp.matcher()

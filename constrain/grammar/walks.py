@@ -30,7 +30,7 @@ from ..errors import LimitExceeded
 from ..native.grammar_kernels import dfa_cover, dfa_shape, walk_nodes
 from .limits import GrammarLimits, SharedLock
 
-__all__ = ["Group", "VCache", "Walk", "Walker"]
+__all__ = ["Group", "VCache", "Walk", "Walker", "shared_walks"]
 
 _SPLIT_NODES = 4096  # walks over at least this many trie nodes are unions of single-state walks
 
@@ -105,35 +105,66 @@ _SHARED_WALK_BYTES = 64 << 20  # per trie: single-state walks shared by every gr
 
 
 class _SharedWalks:
-    """Single-state walks of one trie shared by every grammar (`Walker.walk1`), keyed by (start
-    nodes, the state's canonical DFA form, `Walker.shape`): the walk of a state is a function of
-    that form, so JSON strings, numbers, whitespace and identifiers are walked once per
+    """Walks of one trie shared by every grammar, keyed by the canonical forms of the automata
+    reachable from their DFA states (`Walker.shape`), a walk being a function of those forms:
+    single-state walks (`Walker.walk1`: (idx, val, completion nodes) per (start nodes, shape))
+    and their unions (`Walker._union_walk`: (row, completion nodes, sources) per (start nodes,
+    shapes in order)). JSON strings, numbers, whitespace and identifiers are walked once per
     vocabulary and process, not once per compiled grammar. Holds at most `_SHARED_WALK_BYTES`
     (then cleared); the arrays are read-only."""
 
-    __slots__ = ("lock", "walks", "nbytes")
+    __slots__ = ("lock", "singles", "unions", "nbytes")
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.walks: dict = {}
+        self.singles: dict = {}
+        self.unions: dict = {}
         self.nbytes = 0
 
-    def put(self, key, walk: tuple) -> tuple:
-        """Store ``walk`` (idx, val, completion nodes) unless present; returns the stored one."""
-        size = sum(a.nbytes for a in walk) + len(key[0]) + len(key[1]) + 64
+    def put(self, table: dict, key: tuple, walk: tuple) -> tuple:
+        """Store ``walk`` (a tuple of arrays; a list of tuples for sources of over 62 states)
+        under ``key`` in ``table`` (``singles`` or ``unions``) unless present; returns the stored
+        one."""
+        size = 64 + sum(len(k) for k in key[1]) if type(key[1]) is tuple else 64 + len(key[1])
         for a in walk:
-            a.flags.writeable = False
+            if isinstance(a, np.ndarray):
+                a.flags.writeable = False
+                size += a.nbytes
+            else:
+                size += 64 * len(a)
         with self.lock:
             if size > _SHARED_WALK_BYTES:
                 return walk
             if self.nbytes + size > _SHARED_WALK_BYTES:
-                self.walks.clear()
+                self.singles.clear()
+                self.unions.clear()
                 self.nbytes = 0
-            hit = self.walks.get(key)
+            hit = table.get(key)
             if hit is None:
-                hit = self.walks[key] = walk
+                hit = table[key] = walk
                 self.nbytes += size
             return hit
+
+
+    def snapshot(self) -> tuple:
+        """What is held now (shallow copies), for `restore`."""
+        with self.lock:
+            return dict(self.singles), dict(self.unions), self.nbytes
+
+    def restore(self, snap: tuple) -> None:
+        """Hold exactly what `snapshot` returned (benchmarks: a timed first pass that must not see
+        the walks of an untimed pass over the same grammar)."""
+        with self.lock:
+            self.singles, self.unions, self.nbytes = dict(snap[0]), dict(snap[1]), snap[2]
+
+    def clear(self) -> None:
+        self.restore(({}, {}, 0))
+
+
+def shared_walks(vocab) -> _SharedWalks:
+    """The walks ``vocab``'s trie shares between grammars (`_SharedWalks`: ``snapshot``,
+    ``restore``, ``clear``)."""
+    return _shared_walks(vocab.trie)
 
 
 def _shared_walks(trie) -> _SharedWalks:
@@ -369,9 +400,19 @@ class Walker:
     def _union_walk(self, vocab, L: tuple, starts: np.ndarray, nn: int, vc: VCache):
         """`walk`'s result as the union of the single-state walks of ``L``'s states: (dense row,
         completion nodes (sorted int32), per node the set of indices into ``L`` of the states
-        accepting there (`_src_codes`))."""
-        row = np.zeros(vocab.words, dtype=np.int32)
+        accepting there (`_src_codes`)), read-only: shared between grammars (`_SharedWalks`)."""
         skey = starts.tobytes()
+        shared = _shared_walks(vocab.trie)
+        uk = (skey, tuple([self.shape(g) for g in L]))
+        hit = shared.unions.get(uk)
+        if hit is None:
+            hit = shared.put(shared.unions, uk, self._union_of_singles(vocab, L, starts, skey, nn, vc))
+        return hit
+
+    def _union_of_singles(self, vocab, L: tuple, starts: np.ndarray, skey: bytes, nn: int,
+                          vc: VCache):
+        """`_union_walk`'s result, from the single-state walks (`walk1`)."""
+        row = np.zeros(vocab.words, dtype=np.int32)
         nodes, srcs = [], []
         for j, g in enumerate(L):
             idx, val, cn = self.walk1(vocab, g, starts, skey, nn, vc)
@@ -443,12 +484,12 @@ class Walker:
         if r is None:
             shared = _shared_walks(vocab.trie)
             sk = (skey, self.shape(g))
-            r = shared.walks.get(sk)
+            r = shared.singles.get(sk)
             if r is None:
                 row, cn, _ = self._walk_kernel(vocab.trie, np.array([g], dtype=np.int32), starts, nn,
                                                vocab.words)
                 idx = np.flatnonzero(row)  # cn: int32 array
-                r = shared.put(sk, (idx, row[idx], cn))
+                r = shared.put(shared.singles, sk, (idx, row[idx], cn))
             with self._lock:
                 if k not in vc.single:
                     if k not in vc.uncounted:
