@@ -95,21 +95,22 @@ class MaskBuilder:
         hit = vc.contrib.get(ck)
         pure = tid is not None
         if hit is None:
-            part = np.zeros_like(row)
-            L2 = chart.lex_of(p)
-            w = self.walker.sub_walk(vocab, vc, grp, L2)
-            if len(w.idx):
-                part[w.idx] = w.val
-            if w.groups:
+            w = self.walker.sub_walk(vocab, vc, grp, chart.lex_of(p))
+            if not w.groups:  # nothing deeper: the walk's sparse words are the contribution
+                hit = (w.idx, w.val)
+            else:
+                part = np.zeros_like(row)
+                if len(w.idx):
+                    part[w.idx] = w.val
                 self._past(deadline, f"computing one mask (a lexeme ending {p - n0 + 1} "
                                      "times inside a token)")
                 for g2 in w.groups:
                     pure = self._group(vocab, vc, g2, chart, p, p + 1, n0, part, deadline) and pure
-            idx = np.flatnonzero(part)
-            hit = (idx, part[idx])
+                idx = np.flatnonzero(part)
+                hit = (idx, part[idx])
             if tid is None or pure:
                 with self._lock:
-                    if vc.reserve(idx.nbytes + hit[1].nbytes + 64, self.limits.mask_cache_bytes):
+                    if vc.reserve(hit[0].nbytes + hit[1].nbytes + 64, self.limits.mask_cache_bytes):
                         vc.contrib[ck] = hit
         if len(hit[0]):
             row[hit[0]] |= hit[1]
