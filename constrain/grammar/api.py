@@ -348,8 +348,7 @@ class GrammarMatcher(Matcher):
             return False
         # `advance(token_id)` next (AWRS) takes these positions back instead of feeding again
         self._fed = (n, total, token_id, chart.n, chart.total)
-        chart.truncate(n, total)
-        chart.keep = self._fed[3]  # masks write their virtual positions after these
+        chart.truncate(n, total, keep=self._fed[3])  # masks write virtual positions after these
         return True
 
     def _row_if_known(self) -> np.ndarray | None:

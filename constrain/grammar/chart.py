@@ -271,9 +271,11 @@ class Chart:
                 break
             pos[n0 + k, K.C_SIG] = s
 
-    def truncate(self, n: int, total: int | None = None) -> None:
-        """Keep positions ``0 .. n - 1`` (rollback); ``total``: their items, when known."""
-        self.keep = 0
+    def truncate(self, n: int, total: int | None = None, keep: int = 0) -> None:
+        """Keep positions ``0 .. n - 1`` (rollback); ``total``: their items, when known. With
+        ``keep``, the positions up to ``keep`` stay in the arrays for a `restore` (masks write
+        their virtual positions after them)."""
+        self.keep = keep
         if n >= self.n:
             return
         self.n = n
