@@ -13,10 +13,11 @@ its trie nodes.
 
 Walks are cached per vocabulary (`VCache`): root walks per ``L``, sub-walks per (completion node
 set, new lexer state), and single-DFA-state walks, of which large walks are unions
-(`Walker.walk`). Single-state walks are also shared between grammars, keyed by the canonical form
-of the automaton reachable from the state (`Walker.shape`, `_SharedWalks`); those of the terminals' start states are registered when a vocabulary is
-first compiled (`Walker.warm_single`) and made on first use. Every new lexer state counts against
-``GrammarLimits.max_lexer_states``.
+(`Walker.walk`); those of the terminals' start states are registered when a vocabulary is first
+compiled (`Walker.warm_single`) and made on first use. Every new lexer state counts against
+``GrammarLimits.max_lexer_states``. Single-state walks and their unions are also shared between
+grammars, keyed by the canonical forms of the automata reachable from their states
+(`Walker.shape`, `_SharedWalks`, `shared_walks`).
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def _kernel_scratch(trie) -> _KernelScratch:
     return s
 
 
-_SHARED_WALK_BYTES = 64 << 20  # per trie: single-state walks shared by every grammar
+_SHARED_WALK_BYTES = 64 << 20  # per trie: walks shared by every grammar
 
 
 class _SharedWalks:
@@ -144,7 +145,6 @@ class _SharedWalks:
                 hit = table[key] = walk
                 self.nbytes += size
             return hit
-
 
     def snapshot(self) -> tuple:
         """What is held now (shallow copies), for `restore`."""
