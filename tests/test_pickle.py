@@ -11,6 +11,7 @@ import pytest
 
 import constrain as cn
 from constrain.bitmask import allocate_bitmask
+from constrain.native import earley_kernels
 
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 8},
                                            "age": {"type": "integer"}},
@@ -85,7 +86,11 @@ def test_compiled_and_matcher_round_trip(kind, smollm2_vocab):
     before = _masks_along(compiled, ids, vocab)
     # the compiled constraint, a mid-sequence matcher and the spec itself all round-trip
     c2 = pickle.loads(pickle.dumps(compiled))
+    n_feed_types = len(earley_kernels.feed.signatures)
     assert _masks_equal(before, _masks_along(c2, ids, vocab2 := c2.vocab))
+    # and feed the parser arrays of the types it was compiled for: a new numba specialisation
+    # would be compiled inside the first feed's time budget (an unpickled array is writeable)
+    assert len(earley_kernels.feed.signatures) == n_feed_types
     assert vocab2.fingerprint == vocab.fingerprint
     m = compiled.matcher()
     m.advance_many(ids[:1])
