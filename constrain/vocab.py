@@ -443,10 +443,17 @@ class Vocabulary:
         Python ints): ``flat[off[t]:off[t + 1]]`` is a view, no copy (a parser fed per token
         skips ``np.frombuffer``). Built once per vocabulary (a join of the tokens)."""
         parts = [b or b"" for b in self.token_bytes]
-        off = [0]
-        for b in parts:
-            off.append(off[-1] + len(b))
-        return np.frombuffer(b"".join(parts), dtype=np.uint8), off
+        off = np.zeros(len(parts) + 1, dtype=np.int64)
+        np.cumsum([len(b) for b in parts], out=off[1:])
+        flat = np.frombuffer(b"".join(parts), dtype=np.uint8)  # a view of bytes: read-only
+        return flat, off.tolist()
+
+    def __getstate__(self) -> dict:
+        # the byte table is rebuilt, not pickled: an unpickled array is writeable, another numba
+        # type for the feed kernel (a JIT compilation inside the first feed's time budget)
+        state = self.__dict__.copy()
+        state.pop("byte_table", None)
+        return state
 
     @functools.cached_property
     def trie(self) -> TokenTrie:

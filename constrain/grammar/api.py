@@ -142,7 +142,6 @@ class CompiledGrammar(Completable, CompiledConstraint):
         self._eos_ids = [int(e) for e in vocab.eos_ids]
         self._token_bytes = vocab.token_bytes
         self._flat, self._off = vocab.byte_table
-        self._flat.flags.writeable = False  # one numba type for the feed kernel, however it came
         self._vc = self.engine.vcache(vocab)
         self.engine.warm_single(vocab, self._vc)
         L = Chart.initial(self.engine).lex_at(0)
@@ -153,11 +152,14 @@ class CompiledGrammar(Completable, CompiledConstraint):
         self._eos_row = eos_row
         self._eos_row.flags.writeable = False
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_flat"], state["_off"]  # the vocabulary's read-only table, rebuilt on load
+        return state
+
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        # an unpickled array is writeable: another numba type for the feed kernel, that is a JIT
-        # compilation inside the first feed's time budget
-        self._flat.flags.writeable = False
+        self._flat, self._off = self.vocab.byte_table
 
     def _set_eos(self, row: np.ndarray) -> None:
         set_token_bits(row, self._eos_ids)

@@ -175,9 +175,7 @@ class Chart:
         arr = np.frombuffer(data, dtype=np.uint8) if type(data) is bytes else data
         s = _scratch(tb)
         st = s.st
-        st[_L_POS] = lim.max_items_per_position
-        st[_L_TOTAL] = lim.max_items_total if items_limit is None else items_limit
-        st[_L_WORK] = _WORK_PER_CALL
+        self._set_limits(s, lim.max_items_total if items_limit is None else items_limit)
         start = 0
         if len(data) > 64 and self.pos.shape[0] < n0 + len(data) + 2:  # one copy, not log(n)
             self._reserve_positions(n0 + len(data) + 2)
