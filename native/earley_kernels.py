@@ -24,8 +24,8 @@ A kernel returns a status: `OK`, `DEAD` (the byte at ``st[S_DONE]`` kills the pa
 (``st[S_CAPW]`` names the array to grow; the caller grows it and calls again from
 ``st[S_DONE]``), `LIM_POS` / `LIM_TOTAL` (``max_items_per_position`` / ``max_items_total``,
 ``st[L_POS]`` / ``st[L_TOTAL]``) or `YIELD` (``st[L_WORK]`` items of work done: the caller
-checks its clock and calls again). Each new position records its byte (``C_BYTE``) and an
-unknown signature (``C_SIG`` = -1). A position is committed (``st[S_N]`` incremented) only when complete, so
+checks its clock and calls again). Each new position records its byte (``C_BYTE``) and its
+signature (``C_SIG``) when the transition table knows it, else -1. A position is committed (``st[S_N]`` incremented) only when complete, so
 every status leaves a valid chart. Plain typed arrays, ``cache=True``, ``nogil=True``.
 """
 
@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+
+from .trans_table import get as trans_get
 
 OK, DEAD, CAP, LIM_POS, LIM_TOTAL, YIELD = 0, 1, 2, 3, 4, 5
 CAP_POS, CAP_SC, CAP_IT, CAP_NS, CAP_TMP, CAP_COMP = 1, 2, 3, 4, 5, 6
@@ -340,10 +342,12 @@ def init(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st):
 
 
 @numba.njit(cache=True, nogil=True)
-def feed(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st, data, start):
+def feed(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st, data, start, trans):
     """Append one position per byte of ``data[start:]``; see the module docstring for the
-    statuses (``st[S_DONE]``: bytes of ``data`` consumed). Cost per byte: the scan step over the
-    last position's scan items, plus a closure where a lexeme ends."""
+    statuses (``st[S_DONE]``: bytes of ``data`` consumed). A new position after a signed one
+    takes the signature that ``trans`` (`native.trans_table`) gives for that byte, if any.
+    Cost per byte: the scan step over the last position's scan items, plus a closure where a
+    lexeme ends, plus one hash probe."""
     T = off[_K]
     n_syms = off[_K + 1]
     o_trans = off[_TRANS]
@@ -393,7 +397,8 @@ def feed(tab, off, pos, sc, it, ns, hk, tmp, comp, stamp, st, data, start):
             st[S_DONE] = i
             return DEAD
         pos[p, C_BYTE] = b
-        pos[p, C_SIG] = -1
+        q = pos[p - 1, C_SIG]
+        pos[p, C_SIG] = trans_get(trans, (q << 8) | b) if q >= 0 else np.int64(-1)
         total = st[S_TOTAL] + pos[p, C_NIT]
         if total > st[L_TOTAL]:
             st[S_DONE] = i

@@ -128,3 +128,31 @@ def test_byte_transitions_are_true():
                 assert s == eng.sig(chart, p)
                 checked += 1
     assert checked > 50
+
+
+@pytest.mark.parametrize("name", ["json", "sqlite", "ambiguous", "expr"])
+def test_feed_kernel_signs_known_paths_truly(name):
+    """The feed kernel signs a position after a signed one from the byte transitions: on texts
+    fed a second time, those ids equal the ids of the same chart signed from scratch."""
+    from constrain.native.earley_kernels import C_SIG
+
+    rng = random.Random(5)
+    g = dict(_grammars())[name]
+    eng = g.engine
+    texts = _texts(g, rng, 30, extra=_SQL if name == "sqlite" else ())
+    for _ in _fed_charts(g, texts, rng):
+        pass
+    by_kernel = 0
+    for data in texts:
+        chart = Chart.initial(eng)
+        eng.sig(chart)
+        if not chart.feed(data):  # one call: no signing between its bytes
+            continue
+        kernel = chart.pos[:chart.n, C_SIG].copy()
+        assert (kernel >= 0).all(), f"a position on a signed path is unsigned: {data!r}"
+        fresh = chart.copy()
+        fresh.pos[1:fresh.n, C_SIG] = -1
+        for p in range(1, chart.n):
+            assert eng.sig(fresh, p) == kernel[p], f"position {p} of {data!r}"
+            by_kernel += 1
+    assert by_kernel > 100

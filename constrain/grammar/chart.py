@@ -2,8 +2,8 @@
 
 The arrays and the kernels are described in `native/earley_kernels.py`; the tables are the
 engine's `tables.EarleyTables`. Python does per-call bookkeeping only: growing an array the
-kernel found too small, checking the clock between calls, propagating known signatures per
-byte (`Earley._sig_trans`). ``truncate`` is rollback, ``copy`` is fork (array copies).
+kernel found too small, checking the clock between calls (the kernel signs positions on known
+paths itself: `Earley._sig_trans`). ``truncate`` is rollback, ``copy`` is fork (array copies).
 
 The chart is also a read-only sequence of `earley.ESet` (``len``, ``chart[i]``): a set is
 materialised from the arrays on first access and memoised until truncated, so the mask path
@@ -89,9 +89,11 @@ def _warm_feed(c0: "Chart") -> None:
 
     grammar_kernels.warm_up()  # trie walks
     from .signatures import NativeTable
+    from ..native.trans_table import TransTable
 
     c.eng = None  # its throwaway ids must not reach the engine's initial chart
     NativeTable(16).warm_up(c)  # the signing kernels too (a throwaway table)
+    TransTable(16, cap=1).put(0, 0)  # its insert and rehash kernels
     _jit_done = True
 
 
@@ -183,7 +185,7 @@ class Chart:
             st[_S_N] = self.n
             st[_S_TOTAL] = self.total
             status = _feed(tb.tab, tb.off, self.pos, self.sc, self.it, self.ns, s.hk, s.tmp,
-                           s.comp, s.stamp, st, arr, start)
+                           s.comp, s.stamp, st, arr, start, eng._sig_trans.t)
             self.n, self.total, start = st.item(_S_N), st.item(_S_TOTAL), st.item(_S_DONE)
             if status == _OK or status == _YIELD:
                 if deadline is not None and time.perf_counter() > deadline:
@@ -202,8 +204,6 @@ class Chart:
             except LimitExceeded:
                 self.truncate(n0, total0)
                 raise
-        if self.pos.item(n0 - 1, K.C_SIG) >= 0:
-            self._follow_signatures(n0, data if type(data) is bytes else data.tobytes())
         return True
 
     def close_virtual(self, p: int, src: int, sel: np.ndarray, after_word: bool) -> tuple[bool, int]:
@@ -257,17 +257,6 @@ class Chart:
         a = self.pos
         self.pos = np.empty((rows, a.shape[1]), dtype=a.dtype)
         self.pos[:self.n + 1] = a[:self.n + 1]
-
-    def _follow_signatures(self, n0: int, data: bytes) -> None:
-        """Signatures of the new positions ``n0 ..`` along known byte transitions."""
-        pos = self.pos
-        s = int(pos[n0 - 1, K.C_SIG])
-        tr = self.eng._sig_trans
-        for k in range(self.n - n0):
-            s = tr.get((s << 8) | data[k])
-            if s is None:
-                break
-            pos[n0 + k, K.C_SIG] = s
 
     def truncate(self, n: int, total: int | None = None, keep: int = 0) -> None:
         """Keep positions ``0 .. n - 1`` (rollback); ``total``: their items, when known. With

@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from ..errors import LimitExceeded
+from ..native.trans_table import TransTable
 from .limits import GrammarLimits
 from .tables import EarleyTables
 
@@ -104,7 +105,8 @@ class Earley:
         self._prediction_closures()
         self.start_accepts_empty = self.nullable[self.start_sym]
         self.tables = EarleyTables.build(self)  # the same tables for the numba core (`chart`)
-        self._sig_trans: dict = {}  # (signature << 8 | byte) -> signature of the next set
+        # (signature << 8 | byte) -> signature of the next set; the feed kernel reads its array
+        self._sig_trans = TransTable(limits.max_signatures)
 
     # ------------------------------------------------------------------ tables
     def _earley_tables(self, nf) -> None:

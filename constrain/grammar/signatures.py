@@ -5,7 +5,7 @@ recognizer and the byte transitions between signatures).
 A *signature* names what a chart set can still accept: two sets with the same signature have
 the same mask, so whole masks are cached per signature (`masks`), and a signature followed by a
 byte gives a known next signature (``Earley._sig_trans``), so sets on known paths are signed for
-a dict lookup per byte. A *template* names a virtual position's content relative to itself
+one hash probe per byte in the feed kernel. A *template* names a virtual position's content relative to itself
 (`NativeTable.template`): the mask builder's key deep inside a token.
 """
 
@@ -15,6 +15,7 @@ import numpy as np
 
 from ..native import signature_kernels as SK
 from ..native.earley_kernels import C_SIG as _C_SIG
+from ..native.trans_table import TransTable
 from .earley import ESet
 from .limits import GrammarLimits, SharedLock
 
@@ -47,7 +48,7 @@ class NativeTable:
         self.meta[SK.M_NEXT] += 1
         return int(self.meta[SK.M_NEXT])
 
-    def sign(self, chart, i: int, trans: dict, max_trans: int) -> int:
+    def sign(self, chart, i: int, trans: TransTable) -> int:
         """Sign position ``i`` of ``chart`` (a `chart.Chart`) and the unsigned positions it
         depends on; record the byte transitions between signed positions in ``trans``. Returns
         ``i``'s id. Call under the lock. Cost: one kernel call (plus one per array grown)."""
@@ -57,11 +58,7 @@ class NativeTable:
                                        self.buf, self.out, self.slots, self.e_start, self.e_len,
                                        self.e_hash, self.e_id, self.arena, self.meta)
             if k:
-                if len(trans) + k > max_trans:
-                    trans.clear()  # ids are never reused, so every entry stays true; just bounded
-                for key, s in self.out[:k].tolist():
-                    if key >= 0:
-                        trans[key] = s
+                trans.put_rows(self.out, k)
             if first:  # position 0's id is shared with the engine's initial chart
                 c0 = getattr(chart.eng, "_chart0", None)
                 if c0 is not None:
@@ -92,7 +89,7 @@ class NativeTable:
     def warm_up(self, chart) -> None:
         """Call every kernel of the table once (sign, template, rehash) on ``chart``'s last
         position, so that numba compiles or loads them now; use a throwaway table and chart."""
-        self.sign(chart, chart.n - 1, {}, 16)
+        self.sign(chart, chart.n - 1, TransTable(16))
         self.template(chart, chart.n - 1, 0)
         self._grow(SK.W_SLOTS, 0)
 
@@ -135,7 +132,7 @@ class Signer:
     (``Earley._sig_trans``): this fills it, `Earley.step` reads it. Ids are never reused (the
     tables are cleared when they hold ``GrammarLimits.max_signatures`` entries)."""
 
-    def __init__(self, limits: GrammarLimits, lock: SharedLock, sig_trans: dict):
+    def __init__(self, limits: GrammarLimits, lock: SharedLock, sig_trans: TransTable):
         self.limits = limits
         self._lock = lock
         self._table: dict = {}
@@ -156,7 +153,7 @@ class Signer:
         tr = self._trans
         if type(chart) is not list:  # a `chart.Chart`: signed in its arrays by the kernel
             with self._lock:
-                return self.native.sign(chart, i, tr, self.limits.max_signatures)
+                return self.native.sign(chart, i, tr)
         for p in self._unsigned_before(chart, i):
             P = chart[p]
             s = P._sig = self.future_id(P, chart)
@@ -164,9 +161,7 @@ class Signer:
             if p > 0 and b >= 0 and s is not None:
                 q = _sig_of(chart, p - 1)
                 if q is not None:
-                    if len(tr) >= self.limits.max_signatures:
-                        tr.clear()  # ids are never reused, so every entry stays true; just bounded
-                    tr[(q << 8) | b] = s
+                    tr.put((q << 8) | b, s)
         return _sig_of(chart, i)
 
     def template(self, chart, p: int, n0: int) -> int | None:
