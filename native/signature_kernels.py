@@ -120,8 +120,10 @@ def _push(j, mark, stamp, todo, nt, meta):
 @numba.njit(cache=True, nogil=True)
 def _collect(pos, sc, it, i, mark, todo, meta):
     """The unsigned positions that position ``i`` reaches through origins, and the unsigned run
-    just before ``i`` (so that byte transitions between signatures are recorded), in increasing
-    order in ``todo``. Returns their number, or -1 (``todo`` too small; ``meta`` says)."""
+    just before ``i`` along read bytes (so that byte transitions between signatures are
+    recorded; a virtual position, byte -1, has none: what lies before it is not its past), in
+    increasing order in ``todo``. Returns their number, or -1 (``todo`` too small; ``meta``
+    says)."""
     if meta[M_STAMP] >= (1 << 30):
         mark[:] = 0
         meta[M_STAMP] = 0
@@ -129,10 +131,12 @@ def _collect(pos, sc, it, i, mark, todo, meta):
     meta[M_STAMP] = stamp
     nt = 0
     j = i
-    while j >= 0 and pos[j, C_SIG] < 0:
+    while pos[j, C_SIG] < 0:
         nt = _push(j, mark, stamp, todo, nt, meta)
         if nt < 0:
             return -1
+        if j == 0 or pos[j, C_BYTE] < 0:
+            break
         j -= 1
     k = 0
     while k < nt:
