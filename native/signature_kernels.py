@@ -209,7 +209,7 @@ def sign(pos, sc, it, ns, i, mark, todo, buf, out, slots, e_start, e_len, e_hash
          meta):
     """Sign position ``i`` of a chart and every unsigned position it depends on (written to
     ``pos[:, C_SIG]``). ``out`` int64 [>= len(todo), 2] receives, per newly signed position
-    after its predecessor, ``(sig of p - 1) << 8 | byte`` (-1 when not known) and its id.
+    read by a byte from a signed predecessor, ``(sig of p - 1) << 8 | byte`` and its id.
     Returns (status, rows of ``out``, whether position 0 was signed). ``mark`` int32 must be
     longer than ``i`` (else `CAP` `W_MARK`). Cost: O(items of the positions signed) plus a sort
     of each position's items."""
@@ -233,9 +233,10 @@ def sign(pos, sc, it, ns, i, mark, todo, buf, out, slots, e_start, e_len, e_hash
         pos[p, C_SIG] = sid
         q = pos[p - 1, C_SIG] if p > 0 else np.int64(-1)
         b = pos[p, C_BYTE]
-        out[nout, 0] = (q << 8) | b if (q >= 0 and b >= 0 and p > 0) else np.int64(-1)
-        out[nout, 1] = sid
-        nout += 1
+        if q >= 0 and b >= 0 and p > 0:
+            out[nout, 0] = (q << 8) | b
+            out[nout, 1] = sid
+            nout += 1
     return OK, nout, first
 
 
