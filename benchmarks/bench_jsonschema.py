@@ -241,7 +241,10 @@ def main(argv=None) -> int:
                     if not ok:
                         st["invalid"].append((sid, text[:200]))
                 if seqs:  # our per-token masks, on a fresh engine (the walks warmed the caches)
-                    shared.restore(({}, {}, 0) if a.cold_walks else snap)
+                    if a.cold_walks:
+                        shared.clear()
+                    else:
+                        shared.restore(snap)
                     comp = JsonSchema(schema).compile(vocab, cache=False)
                 for seq in seqs:
                     mm = comp.matcher()

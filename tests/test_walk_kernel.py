@@ -124,7 +124,8 @@ def test_equal_shapes_have_equal_walks(case, rnd):
     """`dfa_shape` (the key of the walks shared between grammars): a DFA next to a copy of itself
     with its states renumbered, one accepting flag flipped in a third copy. Copies of a state
     have equal shapes; any two states with equal shapes have equal single-state walks (so a walk
-    cached under a shape is right for every state of that shape)."""
+    cached under a shape is right for every state of that shape), and two lists of states with
+    equal shapes in order have equal walks."""
     trans, acc, toks, _ = case
     n = trans.shape[0]
     perm = list(range(n))
@@ -148,6 +149,13 @@ def test_equal_shapes_have_equal_walks(case, rnd):
         first = walks.setdefault(shapes[g], (row, comp))
         assert np.array_equal(first[0], row) and first[1] == comp
     assert shapes[flip] != shapes[2 * n + flip]  # the flipped state itself is reachable from it
+    for _ in range(4):  # several states at once (`Walker._joint_walk`): keyed by shapes in order
+        lex = rnd.sample(range(n), min(n, rnd.randint(2, 3)))
+        copied = [n + perm[g] if rnd.random() < 0.5 else g for g in lex]
+        assert [shapes[g] for g in lex] == [shapes[g] for g in copied]
+        a = _walk(big, big_acc, np.array(lex, dtype=np.int32), root, v)
+        b = _walk(big, big_acc, np.array(copied, dtype=np.int32), root, v)
+        assert np.array_equal(a[0], b[0]) and a[1] == b[1]
 
 
 def test_shapes_tell_apart_the_same_rows_wired_differently():

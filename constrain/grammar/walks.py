@@ -108,25 +108,27 @@ _SHARED_WALK_BYTES = 64 << 20  # per trie: walks shared by every grammar
 class _SharedWalks:
     """Walks of one trie shared by every grammar, keyed by the canonical forms of the automata
     reachable from their DFA states (`Walker.shape`), a walk being a function of those forms:
-    single-state walks (`Walker.walk1`: (idx, val, completion nodes) per (start nodes, shape))
-    and their unions (`Walker._union_walk`: (row, completion nodes, sources) per (start nodes,
-    shapes in order)). JSON strings, numbers, whitespace and identifiers are walked once per
-    vocabulary and process, not once per compiled grammar. Holds at most `_SHARED_WALK_BYTES`
-    (then cleared); the arrays are read-only."""
+    single-state walks (`Walker.walk1`: (idx, val, completion nodes) per (start nodes, shape)),
+    their unions (`Walker._union_walk`: (row, completion nodes, sources) per (start nodes,
+    shapes in order)) and the walks of small subtrees with several states at once
+    (`Walker._joint_walk`, same key and result as a union). JSON strings, numbers, whitespace and
+    identifiers are walked once per vocabulary and process, not once per compiled grammar. Holds
+    at most `_SHARED_WALK_BYTES` (then cleared); the arrays are read-only."""
 
-    __slots__ = ("lock", "singles", "unions", "nbytes")
+    __slots__ = ("lock", "singles", "unions", "joints", "nbytes")
 
     def __init__(self):
         self.lock = threading.Lock()
         self.singles: dict = {}
         self.unions: dict = {}
+        self.joints: dict = {}
         self.nbytes = 0
 
     def put(self, table: dict, key: tuple, walk: tuple) -> tuple:
         """Store ``walk`` (a tuple of arrays; a list of tuples for sources of over 62 states)
-        under ``key`` in ``table`` (``singles`` or ``unions``) unless present; returns the stored
-        one."""
-        size = 64 + sum(len(k) for k in key[1]) if type(key[1]) is tuple else 64 + len(key[1])
+        under ``key`` in ``table`` (``singles``, ``unions`` or ``joints``) unless present; returns
+        the stored one."""
+        size = 64 + len(key[0]) + (sum(len(k) for k in key[1]) if type(key[1]) is tuple else len(key[1]))
         for a in walk:
             if isinstance(a, np.ndarray):
                 a.flags.writeable = False
@@ -139,6 +141,7 @@ class _SharedWalks:
             if self.nbytes + size > _SHARED_WALK_BYTES:
                 self.singles.clear()
                 self.unions.clear()
+                self.joints.clear()
                 self.nbytes = 0
             hit = table.get(key)
             if hit is None:
@@ -149,16 +152,17 @@ class _SharedWalks:
     def snapshot(self) -> tuple:
         """What is held now (shallow copies), for `restore`."""
         with self.lock:
-            return dict(self.singles), dict(self.unions), self.nbytes
+            return dict(self.singles), dict(self.unions), dict(self.joints), self.nbytes
 
     def restore(self, snap: tuple) -> None:
         """Hold exactly what `snapshot` returned (benchmarks: a timed first pass that must not see
         the walks of an untimed pass over the same grammar)."""
         with self.lock:
-            self.singles, self.unions, self.nbytes = dict(snap[0]), dict(snap[1]), snap[2]
+            self.singles, self.unions, self.joints = dict(snap[0]), dict(snap[1]), dict(snap[2])
+            self.nbytes = snap[3]
 
     def clear(self) -> None:
-        self.restore(({}, {}, 0))
+        self.restore(({}, {}, {}, 0))
 
 
 def shared_walks(vocab) -> _SharedWalks:
@@ -390,7 +394,7 @@ class Walker:
         if nn >= _SPLIT_NODES:
             row, cn, codes = self._union_walk(vocab, L, starts, nn, vc)
         else:
-            row, cn, codes = self._walk_kernel(t, np.asarray(L, dtype=np.int32), starts, nn, vocab.words)
+            row, cn, codes = self._joint_walk(vocab, L, starts, nn)
         gl = self._groups(t, cn, codes, vc, L)
         if dense:
             return Walk(row=row, groups=gl)
@@ -407,6 +411,18 @@ class Walker:
         hit = shared.unions.get(uk)
         if hit is None:
             hit = shared.put(shared.unions, uk, self._union_of_singles(vocab, L, starts, skey, nn, vc))
+        return hit
+
+    def _joint_walk(self, vocab, L: tuple, starts: np.ndarray, nn: int):
+        """`_walk_kernel` of ``L`` below ``starts``, shared between grammars: the kernel follows
+        each state of ``L`` on its own (a node's sources are indices into ``L``), so the walk is a
+        function of the start nodes and the shapes of ``L``'s states in order."""
+        shared = _shared_walks(vocab.trie)
+        jk = (starts.tobytes(), tuple([self.shape(g) for g in L]))
+        hit = shared.joints.get(jk)
+        if hit is None:
+            walk = self._walk_kernel(vocab.trie, np.asarray(L, dtype=np.int32), starts, nn, vocab.words)
+            hit = shared.put(shared.joints, jk, walk)
         return hit
 
     def _union_of_singles(self, vocab, L: tuple, starts: np.ndarray, skey: bytes, nn: int,
