@@ -5,8 +5,8 @@ recognizer and the byte transitions between signatures).
 A *signature* names what a chart set can still accept: two sets with the same signature have
 the same mask, so whole masks are cached per signature (`masks`), and a signature followed by a
 byte gives a known next signature (``Earley._sig_trans``), so sets on known paths are signed for
-one hash probe per byte in the feed kernel. A *template* names a virtual position's content relative to itself
-(`NativeTable.template`): the mask builder's key deep inside a token.
+one hash probe per byte in the feed kernel. A *template* names a virtual position's content
+relative to itself (`NativeTable.template`): the mask builder's key deep inside a token.
 """
 
 from __future__ import annotations
@@ -161,7 +161,8 @@ class Signer:
             if p > 0 and b >= 0 and s is not None:
                 q = _sig_of(chart, p - 1)
                 if q is not None:
-                    tr.put((q << 8) | b, s)
+                    with self._lock:  # the table is written under the lock only
+                        tr.put((q << 8) | b, s)
         return _sig_of(chart, i)
 
     def template(self, chart, p: int, n0: int) -> int | None:
